@@ -165,3 +165,36 @@ def similarity(a: np.ndarray, b: np.ndarray, sample_rate: int, max_lag: float = 
         denom = float(np.linalg.norm(x) * np.linalg.norm(y)) or 1.0
         best = max(best, float(np.dot(x, y)) / denom)
     return best
+
+
+# Real models, loaded once per test session (each load costs seconds and hundreds of MB).
+
+
+@pytest.fixture(scope="session")
+def transcriber():
+    from dubengine._registry import create_backend
+
+    backend = create_backend("transcriber", "faster-whisper", device="cpu")
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def translator():
+    from dubengine._registry import create_backend
+
+    backend = create_backend("translator", "qwen-ct2", device="cpu")
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="session")
+def synthesizers():
+    """Every embedded synthesizer by name, each loaded once."""
+    from dubengine._registry import create_backend
+
+    loaded = {name: create_backend("synthesizer", name, device="cpu")
+              for name in ("kokoro", "espeak-ng")}  # fmt: skip
+    yield loaded
+    for backend in loaded.values():
+        backend.close()

