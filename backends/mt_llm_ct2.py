@@ -46,6 +46,19 @@ EXAMPLE = {
     "zh": "你把钥匙放哪儿了？我到处都找过了。",
 }
 
+TERSE_EXAMPLE = {
+    "en": "Where are the keys?",
+    "es": "¿Y las llaves?",
+    "fr": "Et les clés ?",
+    "de": "Wo sind die Schlüssel?",
+    "it": "E le chiavi?",
+    "pt": "Cadê as chaves?",
+    "ru": "Где ключи?",
+    "ja": "鍵は？",
+    "ko": "열쇠는?",
+    "zh": "钥匙呢？",
+}
+
 
 def converted_model(cache: str | os.PathLike[str] | None = None) -> Path:
     """The CTranslate2 int8 model, converted from the packaged GGUF on first use."""
@@ -112,7 +125,7 @@ class LlmTranslator:
         device: str = "auto",
         model: str | os.PathLike[str] | None = None,
         batch_size: int = 8,
-        retries: int = 2,
+        retries: int = 3,
         threads: int = 0,
         cache: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -154,7 +167,10 @@ class LlmTranslator:
             # The model overshoots what it is asked for: ask for less on each attempt.
             asked = [max(MIN_CHARS, int(budgets[i] * (0.9 - 0.15 * attempt))) for i in over]
             candidates = self._complete_all(
-                [_shorten_prompt(texts[i], target, n) for i, n in zip(over, asked, strict=True)],
+                [
+                    _brief_prompt(segments[i].text, source, target, n)
+                    for i, n in zip(over, asked, strict=True)
+                ],
                 asked,
                 hypotheses=4,
             )
@@ -167,7 +183,7 @@ class LlmTranslator:
         current = segment.translation or segment.text
         asked = max(MIN_CHARS, int(max_chars * 0.8))
         (options,) = self._complete_all(
-            [_shorten_prompt(current, target, asked)], [asked], hypotheses=4
+            [_brief_prompt(segment.text, source, target, asked)], [asked], hypotheses=4
         )
         return best_fit([current, *options], max_chars)
 
@@ -251,10 +267,13 @@ def _translate_prompt(segments: Sequence[Segment], i: int, source: str, target: 
     return _chatml(system, line.text, example)
 
 
-def _shorten_prompt(text: str, target: str, max_chars: int) -> str:
-    tgt = LANGUAGES[target]
+def _brief_prompt(text: str, source: str, target: str, max_chars: int) -> str:
+    """Asked again, the model repeats a translation it is told to shorten; translating the
+    source afresh as "very short", with a terse example, does get shorter lines."""
+    src, tgt = LANGUAGES.get(source, "English"), LANGUAGES[target]
     system = (
-        f"You shorten {tgt} dubbing lines so they can be spoken in time. Answer with a "
-        f"shorter {tgt} line of at most {max_chars} characters that keeps the meaning."
+        f"You translate {src} dialogue into very short spoken {tgt} for dubbing. Keep only "
+        f"the essential meaning, in at most {max_chars} characters. Answer with the {tgt} "
+        "line only."
     )
-    return _chatml(system, text)
+    return _chatml(system, text, (EXAMPLE.get(source, EXAMPLE["en"]), TERSE_EXAMPLE[target]))
