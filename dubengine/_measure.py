@@ -1,0 +1,50 @@
+"""Wall time and peak memory of a block of work, for per-stage reports and benchmarks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, MB (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    import resource
+
+    return pages * resource.getpagesize() / 2**20
+
+
+@dataclass
+class Measurement:
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+@contextmanager
+def measured(interval: float = 0.02) -> Iterator[Measurement]:
+    """Times the block and samples RSS in a thread, so a short spike inside a C library
+    (a model load, an encoder) is still seen."""
+    result = Measurement(peak_rss_mb=rss_mb())
+
+    def sample() -> None:
+        while not result._stop.wait(interval):
+            result.peak_rss_mb = max(result.peak_rss_mb, rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    try:
+        yield result
+    finally:
+        result.seconds = time.perf_counter() - started
+        result._stop.set()
+        sampler.join()
+        result.peak_rss_mb = round(max(result.peak_rss_mb, rss_mb()), 1)

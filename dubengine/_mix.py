@@ -1,0 +1,121 @@
+"""Stage 7, Mixing: the placed dub + the background + the original speech at a chosen volume.
+
+The dub's loudness is matched to the original speech's (ITU-R BS.1770 via pyloudnorm), and a
+limiter keeps the sum from clipping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._align import PlacedLine
+from .media.decode import Audio
+from .media.resample import resample
+
+MIX_RATE = 48_000
+MAX_GAIN_DB = 20.0  # a silent-looking reference must not blow the dub up
+LIMITER_DB = 3.0  # the most the limiter may take off the dub's peaks for loudness
+FADE_SEC = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class MixReport:
+    reference_lufs: float | None  # loudness of the original speech
+    dub_lufs: float | None  # loudness of the dub before matching
+    gain_db: float  # applied to the dub
+    peak_before_limit: float  # linear peak of the sum, before the limiter
+
+
+def place(lines: Sequence[PlacedLine], duration: float, rate: int = MIX_RATE) -> np.ndarray:
+    """A mono track ``duration`` long with every line at its start; a line running past the
+    end is cut there, with a short fade."""
+    track = np.zeros(round(duration * rate), dtype=np.float32)
+    for line in lines:
+        speech = resample(line.audio, rate, 1).samples[0]
+        at = round(line.fit.start * rate)
+        room = len(track) - at
+        if room <= 0:
+            continue
+        if len(speech) > room:
+            speech = speech[:room].copy()
+            fade = min(len(speech), round(FADE_SEC * rate))
+            speech[len(speech) - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        track[at : at + len(speech)] += speech
+    return track
+
+
+def mix(
+    dub: np.ndarray,
+    reference_speech: Audio,
+    background: Audio | None = None,
+    original: Audio | None = None,
+    original_volume: float = 0.0,
+    rate: int = MIX_RATE,
+) -> tuple[Audio, MixReport]:
+    """Stereo mix at ``rate``: dub (loudness-matched) + background + original × volume."""
+    n = len(dub)
+    reference = _stereo(reference_speech, rate, n)
+    ref_lufs, dub_lufs = _loudness(reference, rate), _loudness(dub[None, :], rate)
+    gain_db = 0.0
+    if ref_lufs is not None and dub_lufs is not None:
+        # Match loudness, but not by limiting the dub's peaks hard: that pumps audibly.
+        headroom = 20 * math.log10(0.99 / max(float(np.abs(dub).max()), 1e-6)) + LIMITER_DB
+        gain_db = float(np.clip(ref_lufs - dub_lufs, -MAX_GAIN_DB, min(MAX_GAIN_DB, headroom)))
+    out = np.repeat((dub * 10 ** (gain_db / 20))[None, :], 2, axis=0)
+    if background is not None:
+        out += _stereo(background, rate, n)
+    if original is not None and original_volume > 0:
+        out += original_volume * _stereo(original, rate, n)
+    peak = float(np.abs(out).max()) if out.size else 0.0
+    out = _limit(out, rate)
+    report = MixReport(ref_lufs, dub_lufs, round(gain_db, 2), round(peak, 4))
+    return Audio(out.astype(np.float32), rate), report
+
+
+def _stereo(audio: Audio, rate: int, n: int) -> np.ndarray:
+    samples = resample(audio, rate, 2).samples
+    if samples.shape[1] < n:
+        samples = np.pad(samples, ((0, 0), (0, n - samples.shape[1])))
+    return samples[:, :n]
+
+
+def _loudness(samples: np.ndarray, rate: int) -> float | None:
+    import pyloudnorm
+
+    if samples.shape[1] < rate:  # BS.1770 gating needs at least 0.4 s; keep a margin
+        return None
+    value = pyloudnorm.Meter(rate).integrated_loudness(samples.T)
+    return None if math.isinf(value) or math.isnan(value) else round(float(value), 2)
+
+
+def _limit(samples: np.ndarray, rate: int, ceiling: float = 0.98) -> np.ndarray:
+    """A transparent look-ahead peak limiter: gain falls 5 ms before a peak that would pass
+    ``ceiling`` and recovers over about 100 ms; below the ceiling nothing changes.
+
+    (pedalboard's Limiter adds make-up gain to everything, which would change the mix.)
+    """
+    peaks = np.abs(samples).max(axis=0) if samples.size else samples
+    if not samples.size or peaks.max() <= ceiling:
+        return samples
+    block = max(1, rate // 1000)
+    n_blocks = -(-len(peaks) // block)
+    padded = np.pad(peaks, (0, n_blocks * block - len(peaks)))
+    need = np.minimum(1.0, ceiling / np.maximum(padded.reshape(n_blocks, block).max(axis=1), 1e-9))
+    look = 5  # blocks of 1 ms
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(need, look, constant_values=1.0), 2 * look + 1
+    )
+    need = windows.min(axis=1)
+    recover = 1.0 - math.exp(-1.0 / 100.0)  # per 1 ms block, 100 ms time constant
+    gain = np.empty_like(need)
+    current = 1.0
+    for i, wanted in enumerate(need.tolist()):
+        current = min(wanted, current + (1.0 - current) * recover)
+        gain[i] = current
+    centers = (np.arange(n_blocks) + 0.5) * block
+    per_sample = np.interp(np.arange(len(peaks)), centers, gain)
+    return (samples * per_sample[None, :]).astype(np.float32)

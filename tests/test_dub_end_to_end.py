@@ -1,0 +1,162 @@
+"""``dub()`` on real recordings, checked the way a user would check the result."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import SPEECH, VIDEO, require
+
+from dubengine import dub
+from dubengine._pipeline import Pipeline, PipelineConfig
+from dubengine.media import decode_audio, probe
+
+CAP = 1.3
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    """One set of models for every dub in this module."""
+    warm = Pipeline(PipelineConfig(device="cpu", keep_models_warm=True))
+    yield warm
+    warm.close()
+
+
+@pytest.fixture(scope="module")
+def jfk_es(pipeline, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dub") / "jfk.es.wav"
+    return dub(require(SPEECH / "jfk_en.flac"), "es", out=out, pipeline=pipeline)
+
+
+@pytest.fixture(scope="module")
+def jfk_es_live(pipeline, tmp_path_factory):
+    """The "live interpreter" options: 1 s lag, original speech at 0.1 underneath."""
+    out = tmp_path_factory.mktemp("dub") / "jfk.es.live.wav"
+    return dub(
+        require(SPEECH / "jfk_en.flac"),
+        "es",
+        out=out,
+        translation_lag_time=1.0,
+        original_speech_volume=0.1,
+        pipeline=pipeline,
+    )
+
+
+def envelope(samples: np.ndarray, rate: int, window: float = 0.02) -> np.ndarray:
+    hop = int(rate * window)
+    frames = len(samples) // hop
+    return np.sqrt((samples[: frames * hop].reshape(frames, hop) ** 2).mean(axis=1))
+
+
+def onset_after(samples: np.ndarray, rate: int, start: float, level: float) -> float:
+    """First time at or after ``start - 0.3`` s where the 20 ms envelope passes ``level``."""
+    env = envelope(samples, rate)
+    first = max(0, int((start - 0.3) / 0.02))
+    above = np.flatnonzero(env[first:] > level)
+    return (first + above[0]) * 0.02 if len(above) else float("inf")
+
+
+def test_output_keeps_the_input_duration(jfk_es):
+    assert jfk_es.output.suffix == ".wav"  # FLAC in, lossless out
+    assert probe(jfk_es.output).duration == pytest.approx(11.0, abs=0.05)
+
+
+def test_dubbed_speech_is_heard_as_spanish(jfk_es, transcriber):
+    heard = transcriber.transcribe(decode_audio(jfk_es.output, 16_000))
+    assert heard.language == "es"
+    assert jfk_es.source_language == "en"
+
+
+def test_every_line_starts_where_its_original_did(jfk_es):
+    audio = decode_audio(jfk_es.output, 16_000)
+    level = 0.1 * envelope(audio.mono(), 16_000).max()
+    assert len(jfk_es.fits) == len(jfk_es.transcript.segments) >= 2  # no line dropped
+    for fit, segment in zip(jfk_es.fits, jfk_es.transcript.segments, strict=True):
+        assert fit.start == pytest.approx(segment.start, abs=1e-3)
+        heard_at = onset_after(audio.mono(), 16_000, fit.start, level)
+        assert abs(heard_at - segment.start) <= 0.1, (fit, heard_at)
+        assert fit.speed <= CAP + 1e-3
+        assert fit.end > fit.start  # the line was placed, not dropped
+
+
+def test_subtitles_and_transcript_are_written_beside_the_output(jfk_es):
+    files = jfk_es.files
+    assert all(path.is_file() for path in files.values())
+    srt = files["subtitles_target_srt"].read_text()
+    assert srt.startswith("1\n00:00:00,000 --> ")
+    assert files["subtitles_target_vtt"].read_text().startswith("WEBVTT")
+    assert "ask not" in files["subtitles_source_srt"].read_text().lower()
+    data = json.loads(files["transcript_json"].read_text())
+    assert data["target_language"] == "es"
+    assert len(data["fits"]) == len(data["transcript"]["segments"])
+    assert [s["name"] for s in data["stages"]] == [
+        "Separating", "Transcribing", "Translating", "Matching voices", "Synthesizing",
+        "Aligning", "Mixing",
+    ]  # fmt: skip
+    assert any("not separated" in w for w in data["warnings"])
+
+
+def test_lag_starts_every_line_one_second_later(jfk_es, jfk_es_live):
+    plain = decode_audio(jfk_es.output, 16_000).mono()
+    live = decode_audio(jfk_es_live.output, 16_000).mono()
+    # The original runs underneath at 0.1 (-20 dB): a level well above it finds the dub.
+    for fit_plain, fit_live in zip(jfk_es.fits, jfk_es_live.fits, strict=True):
+        assert fit_live.start == pytest.approx(fit_plain.start + 1.0, abs=1e-3)
+        at_plain = onset_after(plain, 16_000, fit_plain.start, 0.3 * envelope(plain, 16_000).max())
+        at_live = onset_after(live, 16_000, fit_live.start, 0.3 * envelope(live, 16_000).max())
+        assert at_live - at_plain == pytest.approx(1.0, abs=0.1)
+
+
+def test_original_speech_is_audible_underneath_at_the_asked_volume(jfk_es, jfk_es_live):
+    original = decode_audio(require(SPEECH / "jfk_en.flac"), 16_000).mono()
+
+    def share_of_original(result) -> float:
+        """Least-squares weight of the original in the output, where no dubbed line plays."""
+        out = decode_audio(result.output, 16_000).mono()
+        n = min(len(out), len(original))
+        quiet = np.ones(n, dtype=bool)
+        for fit in result.fits:
+            quiet[int(fit.start * 16_000) : int(fit.end * 16_000) + 1] = False
+        o, x = out[:n][quiet], original[:n][quiet]
+        return float(np.dot(o, x) / np.dot(x, x))
+
+    assert share_of_original(jfk_es) == pytest.approx(0.0, abs=0.01)
+    assert share_of_original(jfk_es_live) == pytest.approx(0.1, abs=0.02)
+
+
+@pytest.fixture(scope="module")
+def speech_video(tmp_path_factory) -> Path:
+    """Chaplin's H.264 picture with JFK's speech as its soundtrack (9.64 s)."""
+    out = tmp_path_factory.mktemp("video") / "jfk_chaplin.mp4"
+    speech = decode_audio(require(SPEECH / "jfk_en.flac"), 48_000, 2).with_duration(9.6)
+    with (
+        av.open(str(require(VIDEO / "chaplin_h264_mp3_10s.mp4"))) as src,
+        av.open(str(out), "w") as dst,
+    ):
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        aout = dst.add_stream("aac", rate=48_000, layout="stereo")
+        for packet in src.demux(vin):
+            if packet.dts is not None:
+                packet.stream = vout
+                dst.mux(packet)
+        frame = av.AudioFrame.from_ndarray(speech.samples, format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 48_000, 0, Fraction(1, 48_000)
+        dst.mux(aout.encode(frame))
+        dst.mux(aout.encode(None))
+    return out
+
+
+def test_video_is_dubbed_into_mp4_with_the_same_picture(speech_video, pipeline, tmp_path):
+    result = dub(speech_video, "de", out=tmp_path / "jfk_chaplin.de.mp4", pipeline=pipeline)
+    before, after = probe(speech_video), probe(result.output)
+    assert after.container == "mp4"
+    assert (after.video.codec, after.audio.codec) == ("h264", "aac")
+    assert (after.video.width, after.video.height) == (before.video.width, before.video.height)
+    assert after.video.frame_rate == before.video.frame_rate
+    assert abs(after.duration - before.duration) <= 1 / before.video.frame_rate
+    assert result.target_language == "de"
