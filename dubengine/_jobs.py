@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import threading
@@ -209,6 +210,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     history TEXT NOT NULL DEFAULT '[]',
+    worker_pid INTEGER,
     seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
@@ -227,6 +229,10 @@ class Engine:
         price_per_minute: USD per input minute for ``cost_usd`` (default 0.50).
         trust_private_urls: allow http(s) sources on private and loopback addresses.
         url_factory: how result and upload URLs are made (default file:// URLs).
+        pipeline_factory: makes each worker's pipeline (default a new one from ``config``);
+            pipelines it makes are the caller's to close.
+        result_ttl: how long a download URL stays valid (48 h).
+        upload_ttl: how long an upload URL stays valid (1 h).
         start: start the workers now.
     """
 
@@ -239,8 +245,16 @@ class Engine:
         price_per_minute: float = 0.50,
         trust_private_urls: bool = False,
         url_factory: UrlFactory = file_url,
+        pipeline_factory: Callable[[], Pipeline] | None = None,
+        result_ttl: timedelta = RESULT_TTL,
+        upload_ttl: timedelta = UPLOAD_TTL,
         start: bool = True,
     ) -> None:
+        self._pipeline_factory = pipeline_factory
+        self.result_ttl = result_ttl
+        self.upload_ttl = upload_ttl
+        # Called with (job, owner) when a job completes, e.g. to charge a balance.
+        self.on_completed: Callable[[Job, str | None], None] | None = None
         self.data_dir = Path(data_dir)
         for sub in ("uploads", "results", "work"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -253,8 +267,9 @@ class Engine:
         self._local = threading.local()
         self._wake = threading.Condition()
         self._stop = threading.Event()
-        with self._db() as db:
-            db.executescript(_SCHEMA)
+        with contextlib.closing(sqlite3.connect(self._db_path, timeout=30)) as setup:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.executescript(_SCHEMA)
         self._recover()
         self._workers = [
             threading.Thread(target=self._work, name=f"dubengine-worker-{i}", daemon=True)
@@ -326,7 +341,7 @@ class Engine:
         if row["status"] != JobStatus.COMPLETED.value or not row["output_path"]:
             raise JobNotCompleted(f"job {job_id} is {row['status']}, not completed")
         path = Path(row["output_path"])
-        expires = utc_now() + RESULT_TTL
+        expires = utc_now() + self.result_ttl
         return JobResult(job_id, self.url_factory("result", job_id, path, expires),
                          iso(expires) or "", path)  # fmt: skip
 
@@ -337,11 +352,11 @@ class Engine:
         folder = self.data_dir / "uploads" / upload_id
         folder.mkdir(parents=True)
         path = folder / name
-        expires = utc_now() + UPLOAD_TTL
+        expires = utc_now() + self.upload_ttl
         url = self.url_factory("upload", upload_id, path, expires)
         source_url = path.resolve().as_uri() if url.startswith("file:") else url.split("?")[0]
         return UploadTarget(url, source_url, upload_id, self.limits.max_file_size_bytes,
-                            int(UPLOAD_TTL.total_seconds()), path)  # fmt: skip
+                            int(self.upload_ttl.total_seconds()), path)  # fmt: skip
 
     def get_report(self, job_id: str, owner: str | None = None) -> dict[str, Any] | None:
         """The completed job's transcript, fit report, stage timings and warnings."""
@@ -363,7 +378,8 @@ class Engine:
             if not worker.is_alive():
                 worker.start()
 
-    def close(self, timeout: float = 5) -> None:
+    def close(self, timeout: float | None = None) -> None:
+        """Stops taking jobs and waits for running ones to finish (up to ``timeout``)."""
         self._stop.set()
         with self._wake:
             self._wake.notify_all()
@@ -407,7 +423,8 @@ class Engine:
         status = JobStatus(row["status"])
         output_url = expires = None
         if status is JobStatus.COMPLETED and row["output_path"]:
-            moment = datetime.fromisoformat(row["updated_at"].replace("Z", "+00:00")) + RESULT_TTL
+            moment = datetime.fromisoformat(row["updated_at"].replace("Z", "+00:00"))
+            moment += self.result_ttl
             output_url = self.url_factory("result", row["id"], Path(row["output_path"]), moment)
             expires = iso(moment)
         return Job(
@@ -464,11 +481,17 @@ class Engine:
         db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))
 
     def _recover(self) -> None:
-        """Jobs a dead process left running are failed, not left running forever."""
+        """Jobs a dead process left running are failed, not left running forever. Jobs of a
+        live process (a server beside this CLI, say) are left alone."""
         with self._db() as db:
-            rows = db.execute(
-                "SELECT id FROM jobs WHERE status IN (?, ?, ?)", tuple(s.value for s in ACTIVE)
-            ).fetchall()
+            rows = [
+                row
+                for row in db.execute(
+                    "SELECT id, worker_pid FROM jobs WHERE status IN (?, ?, ?)",
+                    tuple(s.value for s in ACTIVE),
+                ).fetchall()
+                if not _alive(row["worker_pid"])
+            ]
             for row in rows:
                 self._update(
                     db, row["id"], status=JobStatus.FAILED.value, error="processing_failed",
@@ -481,7 +504,8 @@ class Engine:
     # Workers
 
     def _work(self) -> None:
-        pipeline = Pipeline(self.config)
+        owned = self._pipeline_factory is None
+        pipeline = Pipeline(self.config) if owned else self._pipeline_factory()  # type: ignore[misc]
         try:
             while not self._stop.is_set():
                 job_id = self._claim()
@@ -491,7 +515,8 @@ class Engine:
                     continue
                 self._run(job_id, pipeline)
         finally:
-            pipeline.close()
+            if owned:
+                pipeline.close()
 
     def _claim(self) -> str | None:
         with self._db() as db:
@@ -501,7 +526,7 @@ class Engine:
             ).fetchone()
             if row is None:
                 return None
-            self._update(db, row["id"], status=JobStatus.DOWNLOADING.value,
+            self._update(db, row["id"], status=JobStatus.DOWNLOADING.value, worker_pid=os.getpid(),
                          progress={"stage": "downloading", "percent": 0})  # fmt: skip
             return row["id"]
 
@@ -547,6 +572,8 @@ class Engine:
             progress={"stage": "completed", "percent": 100},
             report=json.dumps(report, ensure_ascii=False),
         )  # fmt: skip
+        if self.on_completed is not None:
+            self.on_completed(self.get_job(job_id), row["owner"])
 
     def _store_result(self, job_id: str, output: Path, sidecars: Any) -> Path:
         """Moves the output and its sidecars into results/ in one rename of their folder."""
@@ -557,6 +584,18 @@ class Engine:
         final_dir = self.data_dir / "results" / job_id
         staging.rename(final_dir)
         return final_dir / output.name
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _options_dict(options: DubOptions) -> dict[str, Any]:

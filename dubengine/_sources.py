@@ -67,14 +67,21 @@ def check_public_host(host: str, port: int) -> list[str]:
         raise InvalidUrl(f"cannot resolve host {host!r}") from exc
     addresses = sorted({info[4][0] for info in infos})
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        mapped = getattr(ip, "ipv4_mapped", None)
-        if not (mapped or ip).is_global:
+        if not is_public(ipaddress.ip_address(address.split("%")[0])):
             raise InvalidUrl(
                 f"private network URLs are rejected: {host} resolves to {address}, "
                 "which is not a public address"
             )
     return addresses
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Globally routable unicast: not loopback, private, link-local, multicast, reserved or
+    unspecified, also when written as IPv4-mapped or 6to4-embedded IPv6."""
+    mapped = getattr(ip, "ipv4_mapped", None) or getattr(ip, "sixtofour", None)
+    if mapped is not None and not is_public(mapped):
+        return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
 
 def fetch(source: Source, dest: Path, limits: Limits, trust_private: bool = False) -> Path:

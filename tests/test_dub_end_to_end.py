@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import json
-from fractions import Fraction
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-from conftest import SPEECH, VIDEO, require
+from conftest import SPEECH, require
 
 from dubengine import dub
-from dubengine._pipeline import Pipeline, PipelineConfig
 from dubengine.media import decode_audio, probe
 
 CAP = 1.3
 
 
 @pytest.fixture(scope="module")
-def pipeline():
-    """One set of models for every dub in this module."""
-    warm = Pipeline(PipelineConfig(device="cpu", keep_models_warm=True))
-    yield warm
-    warm.close()
+def pipeline(warm_pipeline):
+    """The session's models, loaded once for every dub."""
+    return warm_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -126,29 +120,6 @@ def test_original_speech_is_audible_underneath_at_the_asked_volume(jfk_es, jfk_e
 
     assert share_of_original(jfk_es) == pytest.approx(0.0, abs=0.01)
     assert share_of_original(jfk_es_live) == pytest.approx(0.1, abs=0.02)
-
-
-@pytest.fixture(scope="module")
-def speech_video(tmp_path_factory) -> Path:
-    """Chaplin's H.264 picture with JFK's speech as its soundtrack (9.64 s)."""
-    out = tmp_path_factory.mktemp("video") / "jfk_chaplin.mp4"
-    speech = decode_audio(require(SPEECH / "jfk_en.flac"), 48_000, 2).with_duration(9.6)
-    with (
-        av.open(str(require(VIDEO / "chaplin_h264_mp3_10s.mp4"))) as src,
-        av.open(str(out), "w") as dst,
-    ):
-        vin = src.streams.video[0]
-        vout = dst.add_stream_from_template(vin)
-        aout = dst.add_stream("aac", rate=48_000, layout="stereo")
-        for packet in src.demux(vin):
-            if packet.dts is not None:
-                packet.stream = vout
-                dst.mux(packet)
-        frame = av.AudioFrame.from_ndarray(speech.samples, format="fltp", layout="stereo")
-        frame.sample_rate, frame.pts, frame.time_base = 48_000, 0, Fraction(1, 48_000)
-        dst.mux(aout.encode(frame))
-        dst.mux(aout.encode(None))
-    return out
 
 
 def test_video_is_dubbed_into_mp4_with_the_same_picture(speech_video, pipeline, tmp_path):
