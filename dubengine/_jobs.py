@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from ._errors import DubError, InvalidOption, RequestError
 from ._pipeline import STAGE_WEIGHTS, STAGES, DubOptions, Pipeline, PipelineConfig
-from ._sources import fetch, parse_source
+from ._sources import AddressPolicy, fetch, parse_source
 from .media import Limits, validate
 
 log = logging.getLogger("dubengine")
@@ -227,7 +227,8 @@ class Engine:
         config: backends, device and timing-fit settings for every job.
         limits: input limits (default the reference's).
         price_per_minute: USD per input minute for ``cost_usd`` (default 0.50).
-        trust_private_urls: allow http(s) sources on private and loopback addresses.
+        trust_private_urls: http(s) sources may also resolve to these networks (CIDR
+            strings), or to any address with True; by default only public addresses.
         url_factory: how result and upload URLs are made (default file:// URLs).
         pipeline_factory: makes each worker's pipeline (default a new one from ``config``);
             pipelines it makes are the caller's to close.
@@ -243,7 +244,7 @@ class Engine:
         config: PipelineConfig | None = None,
         limits: Limits | None = None,
         price_per_minute: float = 0.50,
-        trust_private_urls: bool = False,
+        trust_private_urls: bool | Iterable[str] = False,
         url_factory: UrlFactory = file_url,
         pipeline_factory: Callable[[], Pipeline] | None = None,
         result_ttl: timedelta = RESULT_TTL,
@@ -261,7 +262,7 @@ class Engine:
         self.config = config or PipelineConfig()
         self.limits = limits or Limits()
         self.price_per_minute = price_per_minute
-        self.trust_private_urls = trust_private_urls
+        self.policy = AddressPolicy.of(trust_private_urls)
         self.url_factory = url_factory
         self._db_path = self.data_dir / "jobs.sqlite3"
         self._local = threading.local()
@@ -302,7 +303,7 @@ class Engine:
             translation_lag_time=float(translation_lag_time),
             original_speech_volume=float(original_speech_volume),
         ).validate()
-        checked = parse_source(source, self.trust_private_urls)
+        checked = parse_source(source, self.policy)
         job_id = f"dub_{uuid.uuid4().hex[:12]}"
         now = iso(utc_now())
         with self._db() as db:
@@ -553,8 +554,8 @@ class Engine:
         row = self._row(job_id, None)
         options = DubOptions(target_lang=row["target_lang"], source_lang=row["source_lang"],
                              **json.loads(row["options"]))  # fmt: skip
-        source = parse_source(row["source"], self.trust_private_urls)
-        path = fetch(source, work, self.limits, self.trust_private_urls)
+        source = parse_source(row["source"], self.policy)
+        path = fetch(source, work, self.limits, self.policy)
         info = validate(path, self.limits)
         self._transition(job_id, JobStatus.PROCESSING, input_duration_sec=round(info.duration, 3),
                          progress=_progress(0, 0.0))  # fmt: skip

@@ -253,9 +253,13 @@ def serve(
     rate_limit: Annotated[int, typer.Option(help="Requests per token per minute.")] = 10,
     upload_ttl: Annotated[int, typer.Option(help="Upload URL lifetime, seconds.")] = 3600,
     download_ttl: Annotated[int, typer.Option(help="Download URL lifetime, seconds.")] = 172800,
-    trust_private_urls: Annotated[
-        bool, typer.Option(help="Allow sources on private networks (trusted networks only).")
-    ] = False,
+    trusted_network: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="CIDR a source URL may resolve to besides public addresses "
+            "(repeatable; for trusted networks only)."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Serves the dubbing REST API (the hosted API's routes) from this machine."""
@@ -275,7 +279,7 @@ def serve(
         data_dir,
         workers=workers,
         config=PipelineConfig(device=device, keep_models_warm=True),
-        trust_private_urls=trust_private_urls,
+        trust_private_urls=trusted_network or False,
         result_ttl=timedelta(seconds=download_ttl),
         upload_ttl=timedelta(seconds=upload_ttl),
     )

@@ -339,3 +339,29 @@ def test_openapi_is_served_with_the_reference_field_names(server):
     assert {"job_id", "status", "progress", "output_url", "output_expires_at", "cost_usd"} <= set(
         schemas["JobStatusResponse"]["properties"]
     )
+
+
+def test_balances_refuse_an_empty_account_and_charge_completed_jobs(tmp_path, warm_pipeline):
+    balances = {"token-a": 0.0, "token-b": 1.0}
+    running, engine = start(tmp_path, warm_pipeline, balances=balances)
+    try:
+        target = upload_target_at(running.url)
+        assert httpx.put(target["upload_url"], content=SHORT.read_bytes()).status_code == 200
+        body = {"source_url": target["source_url"], "target_lang": "es"}
+        broke = httpx.post(running.url + "/api/dubbing/jobs", json=body, headers=auth("token-a"))
+        assert broke.status_code == 402
+        assert broke.json() == {
+            "error": {
+                "code": "insufficient_balance",
+                "message": "Your account balance is too low to process this file",
+            }
+        }
+        paid = httpx.post(running.url + "/api/dubbing/jobs", json=body, headers=auth("token-b"))
+        assert paid.status_code == 201
+        done = engine.wait(paid.json()["job_id"], timeout=300)
+        assert done.status.value == "completed"
+        assert balances["token-b"] == pytest.approx(1.0 - done.cost_usd)
+        assert balances["token-a"] == 0.0
+    finally:
+        running.stop()
+        engine.close()
