@@ -67,6 +67,7 @@ def dub(
     limits: Limits | None = None,
     progress: StageProgress | None = None,
     pipeline: Pipeline | None = None,
+    quality: bool = False,
 ) -> DubResult:
     """Dubs ``path`` into ``target`` and returns when the output is written.
 
@@ -82,6 +83,7 @@ def dub(
         limits: input limits (default the API reference's).
         progress: called with (stage index 0-6, fraction of that stage done).
         pipeline: a pipeline to reuse (its models stay warm if its config says so).
+        quality: also measure the dub (``DubResult.quality``, and a timeline PNG beside it).
 
     Raises:
         MediaError: the input is refused (too long, too short, too large, unsupported).
@@ -98,7 +100,7 @@ def dub(
     info = validate(path, limits)
     out_path = Path(out) if out else default_output(info, target)
     runner = pipeline or Pipeline(config)
-    result = runner.run(info, options, out_path, progress)
+    result = runner.run(info, options, out_path, progress, quality=quality)
     files = write_sidecars(result, info, options)
     return to_dub_result(result, info, options, files)
 
@@ -120,6 +122,8 @@ def write_sidecars(result: PipelineResult, info: MediaInfo, options: DubOptions)
         "subtitles_source_vtt": (Path(f"{stem}.{source}.vtt"), to_vtt(source_cues)),
     }
     files = {key: _write_text(path, text) for key, (path, text) in contents.items()}
+    if result.quality is not None:
+        files["timeline_png"] = Path(result.quality["timeline_png"])
     report = to_dub_result(result, info, options, files)
     files["transcript_json"] = _write_text(
         Path(f"{stem}.json"), json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
@@ -142,6 +146,7 @@ def to_dub_result(
         mix=result.mix,
         voices=result.voices,
         warnings=result.warnings,
+        quality=result.quality,
     )
 
 

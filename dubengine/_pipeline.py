@@ -91,6 +91,8 @@ class PipelineConfig:
         align: how far lines may be sped up, borrowed and shortened.
         keep_models_warm: keep models loaded between stages and jobs.
         cache_dir: model cache folder (default $DUBENGINE_CACHE or ~/.cache/dubengine).
+        quality: measure every dub (dubengine.quality): slower, as each line is transcribed
+            back and each speaker's voice embedded.
     """
 
     device: str = "auto"
@@ -101,6 +103,7 @@ class PipelineConfig:
     align: AlignOptions = field(default_factory=AlignOptions)
     keep_models_warm: bool = False
     cache_dir: str | os.PathLike[str] | None = None
+    quality: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,7 @@ class PipelineResult:
     voices: dict[str, str]
     warnings: tuple[str, ...]
     output: Path
+    quality: dict[str, Any] | None = None
 
 
 class ModelPool:
@@ -174,12 +178,14 @@ class Pipeline:
         options: DubOptions,
         out_path: str | os.PathLike[str],
         progress: StageProgress | None = None,
+        quality: bool = False,
     ) -> PipelineResult:
         options.validate()
         report = progress or (lambda stage, fraction: None)
         run = _Run(self, info, options, report, Path(out_path))
         try:
             transcript, voices, placed, (mix_report, output) = run.all_stages()
+            measured = run.quality(transcript, placed) if quality or self.config.quality else None
         finally:
             if not self.config.keep_models_warm:
                 self.models.close()
@@ -191,6 +197,7 @@ class Pipeline:
             voices=voices,
             warnings=tuple(run.warnings),
             output=output,
+            quality=measured,
         )
 
 
@@ -324,6 +331,7 @@ class _Run:
     # Stage 7
     def mix(self, original: Audio, placed: list[PlacedLine]) -> tuple[MixReport, Path]:
         dub = place(placed, self.info.duration, MIX_RATE)
+        self.dub_track, self.original = dub, original  # kept for the quality report
         mixed, report = mix(
             dub,
             reference_speech=original,
@@ -332,6 +340,30 @@ class _Run:
         )
         self.report(6, 0.5)
         return report, write_output(mixed, self.info, self.out_path)
+
+    def quality(self, transcript: Transcript, placed: list[PlacedLine]) -> dict[str, Any]:
+        from ._errors import BackendUnavailable
+        from .quality import quality_report
+
+        try:
+            embedder = self.models.get("embedder", "resemblyzer")
+        except BackendUnavailable as exc:
+            self.warnings.append(f"no speaker similarity in the quality report: {exc.message}")
+            embedder = None
+        report = quality_report(
+            transcript,
+            placed,
+            self.dub_track,
+            MIX_RATE,
+            self.original,
+            self.options.translation_lag_time,
+            self.models.get("transcriber", self.config.transcriber),
+            embedder,
+            self.out_path.with_name(self.out_path.stem + ".timeline.png"),
+        )
+        self.models.release("transcriber")
+        self.models.release("embedder")
+        return report
 
     def _speaker(self, segment: Segment, voices: dict[str, str]) -> Callable[[str, float], Audio]:
         language = self.options.target_lang

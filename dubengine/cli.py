@@ -100,6 +100,9 @@ def dub(
     ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    quality: Annotated[
+        bool, typer.Option("--quality", help="Measure the dub (slower): CER, similarity, PNG.")
+    ] = False,
 ) -> None:
     """Dubs a file and writes the result, subtitles and transcript beside it."""
     from ._dub import dub as run_dub
@@ -117,6 +120,7 @@ def dub(
                 original_speech_volume=original_volume,
                 config=PipelineConfig(device=device),
                 progress=on_progress,
+                quality=quality,
             )
         except DubError as error:
             raise fail(error) from error
@@ -148,8 +152,26 @@ def _print_result(result: object) -> None:
         f"{result.input_duration:.1f} s of input in {total:.1f} s "
         f"(real-time factor {total / max(result.input_duration, 1e-6):.2f})"
     )
+    if result.quality:
+        _print_quality(result.quality)
     for warning in result.warnings:
         console.print(f"[yellow]warning[/] {escape(warning)}")
+
+
+def _print_quality(report: dict[str, object]) -> None:
+    table = Table(title="quality")
+    for column in ("#", "offset", "speed", "overflow", "CER", "heard back"):
+        table.add_column(column)
+    for line in report["lines"]:  # type: ignore[union-attr]
+        table.add_row(str(line["id"]), f"{line['measured_offset'] * 1000:+.0f} ms",
+                      f"{line['speed']:.2f}x", f"{line['overflow']:.2f} s", f"{line['cer']:.2f}",
+                      escape(line["heard"]))  # fmt: skip
+    console.print(table)
+    console.print(
+        f"max |offset| {report['max_abs_offset'] * 1000:.0f} ms, max speed "  # type: ignore[operator]
+        f"{report['max_speed']:.2f}x, mean CER {report['mean_cer']:.3f}, speaker similarity "
+        f"{report['speaker_similarity']}, timeline {escape(str(report['timeline_png']))}"
+    )
 
 
 @contextlib.contextmanager

@@ -217,3 +217,13 @@ def translator(warm_pipeline):
 def synthesizers(warm_pipeline):
     """Every embedded synthesizer by name."""
     return {name: warm_pipeline.models.get("synthesizer", name) for name in ("kokoro", "espeak-ng")}
+
+
+@pytest.fixture(scope="session")
+def jfk_es(warm_pipeline, tmp_path_factory):
+    """JFK dubbed into Spanish, measured (quality=True): shared by the dub and quality tests."""
+    from dubengine import dub
+
+    out = tmp_path_factory.mktemp("dub") / "jfk.es.wav"
+    return dub(require(SPEECH / "jfk_en.flac"), "es", out=out, pipeline=warm_pipeline,
+               quality=True)  # fmt: skip

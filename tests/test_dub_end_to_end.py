@@ -21,12 +21,6 @@ def pipeline(warm_pipeline):
 
 
 @pytest.fixture(scope="module")
-def jfk_es(pipeline, tmp_path_factory):
-    out = tmp_path_factory.mktemp("dub") / "jfk.es.wav"
-    return dub(require(SPEECH / "jfk_en.flac"), "es", out=out, pipeline=pipeline)
-
-
-@pytest.fixture(scope="module")
 def jfk_es_live(pipeline, tmp_path_factory):
     """The "live interpreter" options: 1 s lag, original speech at 0.1 underneath."""
     out = tmp_path_factory.mktemp("dub") / "jfk.es.live.wav"

@@ -1,0 +1,51 @@
+"""Speaker embeddings: Resemblyzer's d-vector encoder (256-d, weights shipped in its wheel)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from dubengine._device import resolve_device
+from dubengine.media.decode import Audio
+from dubengine.media.resample import resample
+
+SAMPLE_RATE = 16_000
+
+
+class ResemblyzerEmbedder:
+    """``embed(audio)`` → unit-length 256-d vector; ``similarity`` is their cosine.
+
+    Args:
+        device: "auto", "cpu", "cuda" or "cuda:N".
+    """
+
+    def __init__(self, device: str = "auto") -> None:
+        import torch
+
+        kind, index = resolve_device(device, torch.cuda.device_count)
+        with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
+            warnings.simplefilter("ignore")
+            from resemblyzer import VoiceEncoder
+
+        started = time.perf_counter()
+        self._encoder = VoiceEncoder(f"cuda:{index}" if kind == "cuda" else "cpu", verbose=False)
+        self.load_seconds = time.perf_counter() - started
+        self.device = kind
+
+    def embed(self, audio: Audio) -> np.ndarray:
+        from resemblyzer import preprocess_wav
+
+        samples = resample(audio, SAMPLE_RATE, 1).samples[0]
+        wav = preprocess_wav(samples, source_sr=SAMPLE_RATE)
+        if len(wav) < SAMPLE_RATE // 2:  # too little voiced audio after trimming: use it all
+            wav = samples
+        return np.asarray(self._encoder.embed_utterance(wav), dtype=np.float32)
+
+    @staticmethod
+    def similarity(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+    def close(self) -> None:
+        self._encoder = None  # type: ignore[assignment]

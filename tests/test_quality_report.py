@@ -1,0 +1,61 @@
+"""The quality report of ``dub(jfk_en.flac, target="es", quality=True)``: every field measured,
+in range, and consistent with the audio actually written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dubengine.media import decode_audio
+
+CAP = 1.3
+
+
+def test_every_line_is_reported_with_measured_timing_and_speed(jfk_es):
+    report = jfk_es.quality
+    assert len(report["lines"]) == len(jfk_es.transcript.segments) == len(jfk_es.fits)
+    for line, fit in zip(report["lines"], jfk_es.fits, strict=True):
+        assert line["id"] == fit.id and line["start"] == fit.start
+        assert abs(line["measured_offset"]) <= 0.1
+        assert 1.0 <= line["speed"] <= CAP + 1e-3
+        assert line["overflow"] >= 0 and line["method"]
+    assert report["max_abs_offset"] == max(abs(x["measured_offset"]) for x in report["lines"])
+    assert report["max_speed"] <= CAP + 1e-3
+
+
+def test_reported_offsets_match_the_written_audio(jfk_es):
+    """Find each line's onset in the output file independently; it agrees with the report."""
+    audio = decode_audio(jfk_es.output, 16_000).mono()
+    hop = 160
+    env = np.sqrt((audio[: len(audio) // hop * hop].reshape(-1, hop) ** 2).mean(axis=1))
+    for line in jfk_es.quality["lines"]:
+        first = int((line["start"] - 0.3) * 100)
+        window = env[max(0, first) : first + 100]
+        onset = (max(0, first) + np.flatnonzero(window > 0.1 * window.max())[0]) / 100
+        assert onset - line["source_start"] == pytest.approx(line["measured_offset"], abs=0.03)
+
+
+def test_dubbed_lines_are_intelligible_spanish(jfk_es):
+    report = jfk_es.quality
+    for line in report["lines"]:
+        assert 0.0 <= line["cer"] <= 2.0 and line["heard"].strip()
+    assert report["mean_cer"] == pytest.approx(
+        np.mean([x["cer"] for x in report["lines"]]), abs=1e-3
+    )
+    assert report["mean_cer"] <= 0.3
+
+
+def test_speaker_similarity_is_measured_per_speaker(jfk_es):
+    similarity = jfk_es.quality["speaker_similarity"]
+    assert set(similarity) == {"SPEAKER_00"}
+    assert -1.0 <= similarity["SPEAKER_00"] <= 1.0
+
+
+def test_timeline_picture_and_report_are_stored_with_the_result(jfk_es):
+    png = jfk_es.files["timeline_png"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
+    stored = json.loads(jfk_es.files["transcript_json"].read_text())
+    assert stored["quality"]["lines"] == jfk_es.quality["lines"]
+    assert stored["quality"]["background"]["separated"] is False
