@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -113,6 +114,7 @@ class StageReport:
     seconds: float
     peak_rss_mb: float
     load_seconds: float  # model loading, included in seconds
+    inference_seconds: float  # inside model calls, included in seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +129,40 @@ class PipelineResult:
     quality: dict[str, Any] | None = None
 
 
+# The backend methods that run a model: their time is "inference" in the stage reports.
+INFERENCE_METHODS = frozenset({"transcribe", "translate", "shorten", "synthesize", "embed"})
+
+
+class _Timed:
+    """A backend whose model calls add their wall time to the pool's inference clock."""
+
+    def __init__(self, backend: Any, pool: ModelPool) -> None:
+        self._backend = backend
+        self._pool = pool
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._backend, name)
+        if name not in INFERENCE_METHODS:
+            return attribute
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self._pool.inference_seconds += time.perf_counter() - started
+
+        return timed
+
+
 class ModelPool:
     """Backends by (stage, name), created on first use, released unless kept warm."""
 
     def __init__(self, config: PipelineConfig) -> None:
         self._config = config
         self._loaded: dict[tuple[str, str], Any] = {}
-        self.load_seconds = 0.0  # model load time since the last take_load_seconds()
+        self.load_seconds = 0.0  # model load time since the last take_times()
+        self.inference_seconds = 0.0  # time inside model calls since the last take_times()
 
     def get(self, stage: str, name: str) -> Any:
         if (stage, name) not in self._loaded:
@@ -141,14 +170,17 @@ class ModelPool:
             if name in {"faster-whisper", "qwen-ct2", "kokoro"}:
                 options["cache"] = self._config.cache_dir
             options |= self._config.backend_options.get(name, {})
+            started = time.perf_counter()
             backend = create_backend(stage, name, **options)
-            self.load_seconds += getattr(backend, "load_seconds", 0.0)
-            self._loaded[stage, name] = backend
+            self.load_seconds += time.perf_counter() - started
+            self._loaded[stage, name] = _Timed(backend, self)
         return self._loaded[stage, name]
 
-    def take_load_seconds(self) -> float:
-        seconds, self.load_seconds = self.load_seconds, 0.0
-        return seconds
+    def take_times(self) -> tuple[float, float]:
+        """(load, inference) seconds since the last call."""
+        times = (self.load_seconds, self.inference_seconds)
+        self.load_seconds = self.inference_seconds = 0.0
+        return times
 
     def release(self, stage: str) -> None:
         if self._config.keep_models_warm:
@@ -236,12 +268,13 @@ class _Run:
     def _stage(self, index: int, work: Callable[..., Any], *args: Any) -> Any:
         stage, name = STAGES[index]
         self.report(index, 0.0)
-        self.models.take_load_seconds()
+        self.models.take_times()
         with measured() as m:
             result = work(*args)
+        load, inference = self.models.take_times()
         self.reports.append(
-            StageReport(stage, name, round(m.seconds, 3), m.peak_rss_mb,
-                        round(self.models.take_load_seconds(), 3))
+            StageReport(stage, name, round(m.seconds, 3), m.peak_rss_mb, round(load, 3),
+                        round(inference, 3))
         )  # fmt: skip
         self.report(index, 1.0)
         return result
