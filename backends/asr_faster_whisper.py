@@ -10,7 +10,7 @@ from dubengine._device import resolve_device
 from dubengine._errors import ModelNotInstalled
 from dubengine._lines import words_to_lines
 from dubengine._progress import Progress, ProgressEvent, no_progress
-from dubengine._types import Transcript, Word
+from dubengine._types import LANGUAGES, Transcript, Word
 from dubengine.media.decode import Audio
 from dubengine.models import WHISPER_BASE, ensure_model
 
@@ -30,6 +30,8 @@ class FasterWhisperTranscriber:
         beam_size: beam width (5 as in Whisper; 1 is greedy and faster).
         threads: CPU threads (0 = CTranslate2's default).
         cache: model cache folder.
+        languages: what language detection may answer; default the ten dubengine speaks, so
+            a German clip Whisper finds "Latvian-ish" is still read as German.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class FasterWhisperTranscriber:
         beam_size: int = 5,
         threads: int = 0,
         cache: str | os.PathLike[str] | None = None,
+        languages: tuple[str, ...] = tuple(LANGUAGES),
     ) -> None:
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -65,6 +68,7 @@ class FasterWhisperTranscriber:
         self.load_seconds = time.perf_counter() - started
         self.device = kind
         self.beam_size = beam_size
+        self.languages = languages
 
     def transcribe(
         self, audio: Audio, language: str | None = None, progress: Progress = no_progress
@@ -73,8 +77,12 @@ class FasterWhisperTranscriber:
             raise ValueError(
                 f"the transcriber takes {SAMPLE_RATE} Hz audio, not {audio.sample_rate}"
             )
+        samples = audio.mono()
+        probability = None
+        if language is None:
+            language, probability = self.detect_language(audio)
         segments, info = self._model.transcribe(
-            audio.mono(),
+            samples,
             language=language,
             beam_size=self.beam_size,
             temperature=TEMPERATURES,
@@ -98,9 +106,17 @@ class FasterWhisperTranscriber:
         progress(ProgressEvent("transcribe", total, total))
         return Transcript(
             language=info.language,
-            language_probability=round(info.language_probability, 3),
+            language_probability=round(probability if probability is not None else 1.0, 3),
             segments=words_to_lines(words),
         )
+
+    def detect_language(self, audio: Audio) -> tuple[str, float]:
+        """The most likely of ``self.languages`` in the speech, with its probability."""
+        _, _, ranked = self._model.detect_language(
+            audio.mono(), vad_filter=True, language_detection_segments=2
+        )
+        allowed = [(code, p) for code, p in ranked if code in self.languages]
+        return max(allowed, key=lambda pair: pair[1]) if allowed else ranked[0][:2]
 
     def close(self) -> None:
         self._model = None  # type: ignore[assignment]

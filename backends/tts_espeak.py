@@ -14,20 +14,9 @@ import wave
 import numpy as np
 
 from dubengine._errors import BackendUnavailable, ProcessingFailed, UnsupportedLanguage
+from dubengine._types import ESPEAK_VOICES
 from dubengine.media.decode import Audio
 
-VOICE = {
-    "en": "en-us",
-    "es": "es",
-    "fr": "fr-fr",
-    "de": "de",
-    "it": "it",
-    "pt": "pt-br",
-    "ru": "ru",
-    "ja": "ja",
-    "ko": "ko",
-    "zh": "cmn",
-}
 WORDS_PER_MINUTE = 165  # espeak's own default is 175, a little hurried for dialogue
 
 
@@ -57,11 +46,11 @@ class EspeakSynthesizer:
     def synthesize(
         self, text: str, language: str, voice: str | None = None, speed: float = 1.0
     ) -> Audio:
-        if language not in VOICE:
+        if language not in ESPEAK_VOICES:
             raise UnsupportedLanguage(f"espeak-ng has no voice for {language!r}")
         if language == "ja":
             text = _katakana(text)
-        name = VOICE[language] + (f"+{voice}" if voice else "")
+        name = ESPEAK_VOICES[language] + (f"+{voice}" if voice else "")
         rate = round(WORDS_PER_MINUTE * max(0.5, min(speed, 3.0)))
         result = subprocess.run(
             [self._executable, "-v", name, "-s", str(rate), "--stdout", "-b", "1", text],

@@ -17,21 +17,12 @@ import numpy as np
 
 from dubengine._device import resolve_device
 from dubengine._errors import ModelNotInstalled, UnsupportedLanguage
+from dubengine._types import ESPEAK_VOICES
 from dubengine.media.decode import Audio
 from dubengine.models import KOKORO_82M, ensure_model
 
 SAMPLE_RATE = 24_000
 DEFAULT_VOICE = "jm_kumo"  # measured the most intelligible outside Japanese (see README)
-ESPEAK_LANGUAGE = {
-    "en": "en-us",
-    "es": "es",
-    "fr": "fr-fr",
-    "de": "de",
-    "it": "it",
-    "pt": "pt-br",
-    "ru": "ru",
-    "ko": "ko",
-}
 # espeak marks words it reads with another language's rules as "(en)word(de)"; Kokoro's
 # vocabulary has parentheses, so the markers would be spoken as noise.
 _SWITCH_MARKER = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")
@@ -95,9 +86,9 @@ class KokoroSynthesizer:
         if language == "zh":
             phonemes, _ = self._front_end("zh")(text)
             return phonemes
-        if language not in ESPEAK_LANGUAGE:
+        if language not in ESPEAK_VOICES:
             raise UnsupportedLanguage(f"Kokoro has no front end for {language!r}")
-        raw = self._kokoro.tokenizer.phonemize(text, ESPEAK_LANGUAGE[language])
+        raw = self._kokoro.tokenizer.phonemize(text, ESPEAK_VOICES[language])
         return _SWITCH_MARKER.sub("", raw)
 
     def synthesize(

@@ -18,6 +18,21 @@ LANGUAGES: dict[str, str] = {
     "zh": "Chinese",
 }
 
+# espeak-ng's voice for each language: the espeak-ng synthesizer speaks with it, and Kokoro's
+# front end phonemizes with it (Japanese and Chinese go through their own front ends there).
+ESPEAK_VOICES: dict[str, str] = {
+    "en": "en-us",
+    "es": "es",
+    "fr": "fr-fr",
+    "de": "de",
+    "it": "it",
+    "pt": "pt-br",
+    "ru": "ru",
+    "ja": "ja",
+    "ko": "ko",
+    "zh": "cmn",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Word:
