@@ -365,3 +365,30 @@ def test_balances_refuse_an_empty_account_and_charge_completed_jobs(tmp_path, wa
     finally:
         running.stop()
         engine.close()
+
+
+def test_dubengine_serve_command_starts_and_takes_tokens_from_the_environment(tmp_path):
+    import os
+
+    port = free_port()
+    env = os.environ | {"DUBENGINE_API_TOKENS": "env-token-1, env-token-2"}
+    command = ["dubengine", "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
+               "--workers", "1", "--token", "cli-token"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/api/dubbing/jobs"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = httpx.get(url, headers=auth("env-token-2"))
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "dubengine serve did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.json() == {"jobs": [], "total": 0, "limit": 20, "offset": 0}
+        assert httpx.get(url, headers=auth("cli-token")).status_code == 200
+        assert httpx.get(url, headers=auth("nobody")).status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
