@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from dubengine._device import resolve_device
 from dubengine._errors import ModelNotInstalled
 from dubengine._lines import words_to_lines
@@ -80,7 +82,7 @@ class FasterWhisperTranscriber:
         samples = audio.mono()
         probability = None
         if language is None:
-            language, probability = self.detect_language(audio)
+            language, probability = self._detect(samples)
         segments, info = self._model.transcribe(
             samples,
             language=language,
@@ -112,8 +114,11 @@ class FasterWhisperTranscriber:
 
     def detect_language(self, audio: Audio) -> tuple[str, float]:
         """The most likely of ``self.languages`` in the speech, with its probability."""
+        return self._detect(audio.mono())
+
+    def _detect(self, samples: np.ndarray) -> tuple[str, float]:
         _, _, ranked = self._model.detect_language(
-            audio.mono(), vad_filter=True, language_detection_segments=2
+            samples, vad_filter=True, language_detection_segments=2
         )
         allowed = [(code, p) for code, p in ranked if code in self.languages]
         return max(allowed, key=lambda pair: pair[1]) if allowed else ranked[0][:2]

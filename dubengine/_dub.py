@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,16 +101,16 @@ def dub(
     out_path = Path(out) if out else default_output(info, target)
     runner = pipeline or Pipeline(config)
     result = runner.run(info, options, out_path, progress, quality=quality)
-    files = write_sidecars(result, info, options)
-    return to_dub_result(result, info, options, files)
+    return write_sidecars(result, info, options)
 
 
 def default_output(info: MediaInfo, target: str) -> Path:
     return info.path.with_name(f"{info.path.stem}.{target}{output_suffix(info)}")
 
 
-def write_sidecars(result: PipelineResult, info: MediaInfo, options: DubOptions) -> dict[str, Path]:
-    """Subtitles in both languages (SRT and VTT) and the transcript with the fit report."""
+def write_sidecars(result: PipelineResult, info: MediaInfo, options: DubOptions) -> DubResult:
+    """Writes subtitles in both languages (SRT and VTT) and the transcript with the fit
+    report beside the output; returns the result naming every file."""
     stem = str(result.output.with_suffix(""))  # "talk.es" for talk.es.mp4
     source = result.transcript.language
     target_cues = [(f.start, f.end, f.text) for f in result.fits]
@@ -128,7 +128,7 @@ def write_sidecars(result: PipelineResult, info: MediaInfo, options: DubOptions)
     files["transcript_json"] = _write_text(
         Path(f"{stem}.json"), json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
     )
-    return files
+    return replace(report, files=files)
 
 
 def to_dub_result(

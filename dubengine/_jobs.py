@@ -549,7 +549,7 @@ class Engine:
             self._transition(job_id, JobStatus.FAILED, error=code, error_message=message)
 
     def _execute(self, job_id: str, pipeline: Pipeline, work: Path) -> None:
-        from ._dub import default_output, to_dub_result, write_sidecars
+        from ._dub import default_output, write_sidecars
 
         row = self._row(job_id, None)
         options = DubOptions(target_lang=row["target_lang"], source_lang=row["source_lang"],
@@ -562,11 +562,11 @@ class Engine:
         reporter = _ProgressWriter(lambda p: self._set(job_id, progress=p))
         out = work / default_output(info, options.target_lang).name
         result = pipeline.run(info, options, out, reporter)
-        files = write_sidecars(result, info, options)
+        dubbed = write_sidecars(result, info, options)
         self._transition(job_id, JobStatus.UPLOADING, detected_lang=result.transcript.language,
                          progress={"stage": "uploading", "percent": 99})  # fmt: skip
-        final = self._store_result(job_id, result.output, files.values())
-        report = to_dub_result(result, info, options, files).to_dict()
+        final = self._store_result(job_id, result.output, dubbed.files.values())
+        report = dubbed.to_dict()
         self._transition(
             job_id, JobStatus.COMPLETED, output_path=str(final),
             cost_usd=round(info.duration / 60 * self.price_per_minute, 2),

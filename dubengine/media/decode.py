@@ -11,7 +11,7 @@ import numpy as np
 
 from .._errors import MediaError
 
-_LAYOUTS = {1: "mono", 2: "stereo"}
+LAYOUTS = {1: "mono", 2: "stereo"}  # channel count → PyAV layout name
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +63,10 @@ def decode_audio(
     Raises:
         MediaError: ``unsupported_format`` when there is no audio track or it cannot be decoded.
     """
-    if channels not in _LAYOUTS:
+    if channels not in LAYOUTS:
         raise ValueError(f"channels must be 1 or 2, not {channels}")
     path = Path(path)
-    resampler = av.AudioResampler(format="fltp", layout=_LAYOUTS[channels], rate=sample_rate)
+    resampler = av.AudioResampler(format="fltp", layout=LAYOUTS[channels], rate=sample_rate)
     chunks: list[np.ndarray] = []
     try:
         with av.open(str(path), metadata_errors="ignore") as container:

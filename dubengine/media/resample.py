@@ -7,9 +7,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from .decode import Audio
-
-_LAYOUTS = {1: "mono", 2: "stereo"}
+from .decode import LAYOUTS, Audio
 
 
 def resample(audio: Audio, sample_rate: int, channels: int | None = None) -> Audio:
@@ -23,12 +21,12 @@ def resample(audio: Audio, sample_rate: int, channels: int | None = None) -> Aud
     frame = av.AudioFrame.from_ndarray(
         np.ascontiguousarray(source, dtype=np.float32),
         format="fltp",
-        layout=_LAYOUTS[source.shape[0]],
+        layout=LAYOUTS[source.shape[0]],
     )
     frame.sample_rate = audio.sample_rate
     frame.pts = 0
     frame.time_base = Fraction(1, audio.sample_rate)
-    resampler = av.AudioResampler(format="fltp", layout=_LAYOUTS[channels], rate=sample_rate)
+    resampler = av.AudioResampler(format="fltp", layout=LAYOUTS[channels], rate=sample_rate)
     chunks = [f.to_ndarray() for f in resampler.resample(frame)]
     chunks += [f.to_ndarray() for f in resampler.resample(None)]
     if not chunks:
