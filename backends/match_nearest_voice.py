@@ -1,0 +1,217 @@
+"""Voice matcher: the stock voice (or blend) nearest each speaker, moved toward them with WORLD.
+
+No cloning weights can be had offline (MODELS.md), so similarity comes from choosing well:
+
+1. every stock voice of the synthesizer speaks a sample sentence in the target language;
+   their speaker embeddings (Resemblyzer) and median pitch are cached per language;
+2. speakers get different primary voices where there are enough (the assignment with the
+   highest total similarity, Hungarian), so different speakers never share a voice;
+3. per speaker, the primary voice and its half-and-half blend with the nearest voice nobody
+   else has (Kokoro styles blend linearly) are tried, each with the pitch moved to the
+   speaker's median F0 (at most ``max_semitones``) and the formants warped by each of
+   ``formants``; the combination whose embedding is nearest the speaker wins, measured;
+4. speakers left sharing a voice (more speakers than voices) are kept apart by pitch, at
+   least ``min_separation`` semitones.
+
+``reduce_accent=True`` prefers native pronunciation over similarity: only the synthesizer's
+native voices for the language are used (Kokoro: jm_kumo outside Japanese, where the female
+voices carry a Japanese accent, all five in Japanese), no blends and no formant warp (WORLD's
+envelope warp costs clarity), pitch moved at most 3 semitones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from dubengine._registry import create_backend
+from dubengine._voicing import adjust_voice, median_f0, semitones, speak_as
+from dubengine.media.decode import Audio
+from dubengine.models import cache_dir
+from dubengine.samples import SENTENCES
+from dubengine.stages import Voice
+
+ACCENT_SEMITONES = 3.0
+CACHE_VERSION = 2
+
+
+class NearestVoiceMatcher:
+    """Per speaker, the nearest stock voice or blend, with pitch and formants adjusted.
+
+    Args:
+        device: for the speaker embedder.
+        cache: cache folder (stock voice embeddings are kept under ``voices/``).
+        formants: formant warps tried per speaker (1.0 = none).
+        max_semitones: the most the pitch is moved.
+        min_separation: semitones between speakers that share a voice.
+    """
+
+    def __init__(
+        self,
+        device: str = "auto",
+        cache: str | os.PathLike[str] | None = None,
+        formants: tuple[float, ...] = (0.92, 1.0, 1.08),
+        max_semitones: float = 6.0,
+        min_separation: float = 2.0,
+    ) -> None:
+        self._embedder = create_backend("embedder", "resemblyzer", device=device)
+        self._cache = cache_dir(cache) / "voices"
+        self.formants = formants
+        self.max_semitones = max_semitones
+        self.min_separation = min_separation
+
+    def match(
+        self,
+        references: Mapping[str, Audio],
+        language: str,
+        synthesizer: Any,
+        reduce_accent: bool = False,
+    ) -> dict[str, Voice]:
+        speakers = sorted(references)
+        if not speakers:
+            return {}
+        stock = self._stock(synthesizer, language)
+        native = getattr(synthesizer, "native_voices", None)
+        allowed = tuple(native(language)) if reduce_accent and native else tuple(stock)
+        allowed = tuple(v for v in allowed if v in stock) or tuple(stock)
+        targets = {s: self._embedder.embed(references[s]) for s in speakers}
+        pitches = {s: median_f0(references[s]) for s in speakers}
+        similarity = {
+            s: {v: float(targets[s] @ stock[v]["embedding"]) for v in allowed} for s in speakers
+        }
+        primary = _assign(speakers, allowed, similarity)
+        voices = {}
+        for speaker in speakers:
+            others = {primary[o] for o in speakers if o != speaker}
+            blend_with = None
+            if not reduce_accent and hasattr(synthesizer, "voice_style"):
+                spare = [v for v in allowed if v != primary[speaker] and v not in others]
+                blend_with = max(spare, key=lambda v: similarity[speaker][v], default=None)
+            voices[speaker] = self._refine(
+                synthesizer, language, primary[speaker], blend_with, targets[speaker],
+                pitches[speaker], stock, reduce_accent,
+            )  # fmt: skip
+        limit = ACCENT_SEMITONES if reduce_accent else self.max_semitones
+        return self._keep_apart(voices, synthesizer, language, targets, limit)
+
+    def _refine(
+        self,
+        synthesizer: Any,
+        language: str,
+        primary: str,
+        blend_with: str | None,
+        target: np.ndarray,
+        pitch: float | None,
+        stock: dict[str, dict[str, Any]],
+        reduce_accent: bool,
+    ) -> Voice:
+        limit = ACCENT_SEMITONES if reduce_accent else self.max_semitones
+        candidates = [Voice(primary)]
+        if blend_with:
+            style = 0.5 * synthesizer.voice_style(primary) + 0.5 * synthesizer.voice_style(
+                blend_with
+            )
+            candidates.append(Voice(f"{primary}*0.5+{blend_with}*0.5", style=style))
+        formants = (1.0,) if reduce_accent else self.formants
+        best: Voice | None = None
+        for candidate in candidates:
+            sample = _speak(synthesizer, language, candidate)
+            own = median_f0(sample) if candidate.style is not None else stock[primary]["f0"]
+            ratio = _pitch_ratio(pitch, own, limit)
+            for formant in formants:
+                voiced = adjust_voice(sample, ratio, formant)
+                score = float(target @ self._embedder.embed(voiced))
+                if best is None or score > (best.similarity or -1):
+                    best = Voice(candidate.name, candidate.style, ratio, formant, score)
+        assert best is not None
+        return best
+
+    def _keep_apart(
+        self,
+        voices: dict[str, Voice],
+        synthesizer: Any,
+        language: str,
+        targets: dict[str, np.ndarray],
+        limit: float,
+    ) -> dict[str, Voice]:
+        """Speakers on the same voice and formants get pitches ``min_separation`` semitones
+        apart, all within ±``limit``; moved voices are measured again."""
+        groups: dict[tuple[str, float], list[str]] = {}
+        for speaker, voice in voices.items():
+            groups.setdefault((voice.name, voice.formant_ratio), []).append(speaker)
+        out = dict(voices)
+        for members in groups.values():
+            members.sort(key=lambda s: voices[s].pitch_ratio)
+            wanted = [semitones(voices[s].pitch_ratio) for s in members]
+            for i in range(1, len(wanted)):
+                wanted[i] = max(wanted[i], wanted[i - 1] + self.min_separation)
+            shift = max(0.0, wanted[-1] - limit)
+            for speaker, tones in zip(members, wanted, strict=True):
+                ratio = 2 ** (max(tones - shift, -limit) / 12)
+                voice = voices[speaker]
+                if abs(semitones(ratio / voice.pitch_ratio)) < 0.01:
+                    continue
+                plain = _speak(synthesizer, language, Voice(voice.name, voice.style))
+                sample = adjust_voice(plain, ratio, voice.formant_ratio)
+                score = float(targets[speaker] @ self._embedder.embed(sample))
+                out[speaker] = Voice(voice.name, voice.style, ratio, voice.formant_ratio, score)
+        return out
+
+    def _stock(self, synthesizer: Any, language: str) -> dict[str, dict[str, Any]]:
+        """Every stock voice's embedding and pitch speaking ``language`` (cached on disk)."""
+        voices = tuple(synthesizer.voices())
+        key = hashlib.sha256(
+            json.dumps([CACHE_VERSION, type(synthesizer).__name__, language, voices]).encode()
+        ).hexdigest()[:16]
+        path = self._cache / f"{type(synthesizer).__name__}-{language}-{key}.json"
+        if path.is_file():
+            data = json.loads(path.read_text())
+        else:
+            data = {}
+            for name in voices:
+                sample = _speak(synthesizer, language, Voice(name))
+                data[name] = {
+                    "embedding": self._embedder.embed(sample).tolist(),
+                    "f0": median_f0(sample),
+                }
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".tmp")
+            partial.write_text(json.dumps(data))
+            partial.replace(path)
+        return {
+            name: {"embedding": np.asarray(v["embedding"], dtype=np.float32), "f0": v["f0"]}
+            for name, v in data.items()
+        }
+
+    def close(self) -> None:
+        self._embedder.close()
+
+
+def _speak(synthesizer: Any, language: str, voice: Voice) -> Audio:
+    return speak_as(synthesizer, SENTENCES[language][0], language, voice)
+
+
+def _pitch_ratio(target: float | None, own: float | None, limit: float) -> float:
+    if not target or not own:
+        return 1.0
+    return float(np.clip(target / own, 2 ** (-limit / 12), 2 ** (limit / 12)))
+
+
+def _assign(
+    speakers: list[str], voices: tuple[str, ...], similarity: dict[str, dict[str, float]]
+) -> dict[str, str]:
+    """Distinct voices for as many speakers as there are voices (highest total similarity);
+    the rest get their nearest voice."""
+    from scipy.optimize import linear_sum_assignment
+
+    scores = np.array([[similarity[s][v] for v in voices] for s in speakers])
+    rows, cols = linear_sum_assignment(-scores)
+    chosen = {speakers[r]: voices[c] for r, c in zip(rows, cols, strict=True)}
+    for speaker in speakers:
+        chosen.setdefault(speaker, max(voices, key=lambda v: similarity[speaker][v]))
+    return chosen

@@ -1,0 +1,100 @@
+"""Each speaker gets their own voice, chosen and adjusted toward them, measured by embedding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SPEECH, require
+
+from dubengine._metrics import read_rttm
+from dubengine._voicing import adjust_voice, median_f0, semitones, speak_as
+from dubengine.media import Audio, decode_audio
+from dubengine.samples import SENTENCES
+
+# Lines the voices are heard speaking in the checks (not the sentences the matcher samples).
+LINES = ["Mi hermano trabaja en el hospital cerca del río.",
+         "¿Podrías decirme dónde está la estación de tren?"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def references() -> dict[str, Audio]:
+    """The two people of two_speakers_en.wav, each from their own turns (per the RTTM)."""
+    audio = decode_audio(require(SPEECH / "two_speakers_en.wav"))
+    rate, mono = audio.sample_rate, audio.samples[0]
+    turns = read_rttm(require(SPEECH / "two_speakers_en.rttm"))
+    out = {}
+    for speaker in sorted({t[2] for t in turns}):
+        pieces = [mono[int(a * rate) : int(b * rate)] for a, b, s in turns if s == speaker]
+        out[speaker] = Audio(np.concatenate(pieces)[None, :], rate)
+    return out
+
+
+@pytest.fixture(scope="module")
+def kokoro(synthesizers):
+    return synthesizers["kokoro"]
+
+
+@pytest.fixture(scope="module")
+def matcher(warm_pipeline):
+    return warm_pipeline.models.get("voice_matcher", "nearest")
+
+
+@pytest.fixture(scope="module")
+def embedder(warm_pipeline):
+    return warm_pipeline.models.get("embedder", "resemblyzer")
+
+
+@pytest.fixture(scope="module")
+def matched(matcher, references, kokoro):
+    return matcher.match(references, "es", kokoro)
+
+
+def test_two_speakers_get_distinct_voices_nearer_their_choice_than_each_other(
+    matched, references, kokoro, embedder
+):
+    a, b = sorted(matched)
+    dubbed = {s: embedder.embed(_speak_lines(kokoro, matched[s])) for s in (a, b)}
+    chosen = {s: embedder.embed(speak_as(kokoro, SENTENCES["es"][0], "es", matched[s]))
+              for s in (a, b)}  # fmt: skip
+    original = {s: embedder.embed(references[s]) for s in (a, b)}
+    between = float(dubbed[a] @ dubbed[b])
+    for s in (a, b):
+        own_choice = float(dubbed[s] @ chosen[s])
+        print(f"{s}: {matched[s].name}, pitch {semitones(matched[s].pitch_ratio):+.1f} st, "
+              f"formants {matched[s].formant_ratio}; dubbed vs its chosen voice {own_choice:.3f}, "
+              f"vs the original speaker {float(dubbed[s] @ original[s]):.3f}; matching measured "
+              f"{matched[s].similarity:.3f}")  # fmt: skip
+        assert between < own_choice
+    print(f"between the two dubbed voices {between:.3f}; between the originals "
+          f"{float(original[a] @ original[b]):.3f}")  # fmt: skip
+    assert (matched[a].name, matched[a].pitch_ratio) != (matched[b].name, matched[b].pitch_ratio)
+
+
+def test_the_match_is_at_least_as_near_as_the_default_voice(matched, references, kokoro,
+                                                            embedder):  # fmt: skip
+    for speaker, voice in matched.items():
+        target = embedder.embed(references[speaker])
+        default = embedder.embed(kokoro.synthesize(SENTENCES["es"][0], "es", voice="jm_kumo"))
+        assert voice.similarity >= float(target @ default) - 1e-6
+
+
+def test_reduce_accent_keeps_native_voices_unwarped(matcher, references, kokoro):
+    voices = matcher.match(references, "es", kokoro, reduce_accent=True)
+    for voice in voices.values():
+        assert voice.name == "jm_kumo"  # the one measured native-sounding outside Japanese
+        assert voice.style is None and voice.formant_ratio == 1.0
+        assert abs(semitones(voice.pitch_ratio)) <= 3.0 + 1e-6
+    a, b = sorted(voices)  # one voice for both: told apart by pitch, 2 semitones or more
+    assert abs(semitones(voices[a].pitch_ratio / voices[b].pitch_ratio)) >= 2.0 - 1e-6
+
+
+def test_pitch_adjustment_moves_the_measured_pitch(kokoro):
+    speech = kokoro.synthesize(SENTENCES["es"][0], "es", voice="jm_kumo")
+    raised = adjust_voice(speech, pitch_ratio=1.26)
+    assert raised.n_samples == speech.n_samples
+    assert median_f0(raised) / median_f0(speech) == pytest.approx(1.26, rel=0.05)
+
+
+def _speak_lines(synthesizer, voice) -> Audio:
+    clips = [speak_as(synthesizer, line, "es", voice) for line in LINES]
+    return Audio(np.concatenate([c.samples for c in clips], axis=1), clips[0].sample_rate)
