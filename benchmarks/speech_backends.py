@@ -3,7 +3,9 @@
     python benchmarks/speech_backends.py [--device cpu|cuda] [--out FILE]
 
 Transcriber: real-time factor on the real recordings. Translator: ms per line over a batch of
-real lines into Spanish. Synthesizers: real-time factor over the sample sentences. Peak memory
+real lines into Spanish. Synthesizers: real-time factor over the sample sentences. Separator
+and diarizer: real-time factor on two_speakers_en.wav over Big Buck Bunny's soundtrack, 30 s
+and the same repeated to 5 min ("@300"), to show memory does not grow with length. Peak memory
 is the process's maximum resident set (each backend runs in a fresh process, so it is that
 backend's own), plus GPU memory when on CUDA.
 """
@@ -21,7 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "data" / "speech"
 CASES = ["transcriber:faster-whisper", "translator:qwen-ct2", "synthesizer:kokoro",
-         "synthesizer:espeak-ng"]  # fmt: skip
+         "synthesizer:espeak-ng", "separator:spleeter", "separator:spleeter@300",
+         "diarizer:resemblyzer", "diarizer:resemblyzer@300"]  # fmt: skip
+VIDEO = SPEECH.parent / "video"
 LINES = [
     "And so, my fellow Americans, ask not what your country can do for you.",
     "Ask what you can do for your country.",
@@ -37,7 +41,8 @@ LINES = [
 def measure(case: str, device: str) -> dict[str, object]:
     from dubengine._registry import create_backend
 
-    stage, name = case.split(":")
+    stage, _, name = case.partition(":")
+    name, _, length = name.partition("@")
     started = time.perf_counter()
     backend = create_backend(stage, name, device=device)
     load = time.perf_counter() - started
@@ -52,6 +57,15 @@ def measure(case: str, device: str) -> dict[str, object]:
             backend.transcribe(audio)
             audio_seconds += audio.duration
         row["rtf"] = round((time.perf_counter() - started) / audio_seconds, 3)
+    elif stage in {"separator", "diarizer"}:
+        audio = _conversation(float(length or 30))
+        started = time.perf_counter()
+        if stage == "separator":
+            backend.separate(audio)
+        else:
+            backend.diarize(audio)
+        row["input_s"] = round(audio.duration)
+        row["rtf"] = round((time.perf_counter() - started) / audio.duration, 3)
     elif stage == "translator":
         backend.translate_texts(LINES, "en", "es")
         row["ms_per_line"] = round(1000 * (time.perf_counter() - started) / len(LINES))
@@ -66,6 +80,22 @@ def measure(case: str, device: str) -> dict[str, object]:
     if device.startswith("cuda"):
         row["gpu_peak_mb"] = _gpu_peak_mb()
     return row
+
+
+def _conversation(seconds: float):
+    """Two people over Big Buck Bunny's soundtrack (6 dB under), repeated to ``seconds``."""
+    import numpy as np
+
+    from dubengine.media import Audio, decode_audio
+
+    speech = decode_audio(SPEECH / "two_speakers_en.wav", 44_100, 2).samples
+    background = decode_audio(VIDEO / "bbb_vp8_vorbis_30s.webm", 44_100, 2).samples
+    background = background[:, : speech.shape[1]]
+    background = background * np.sqrt(np.mean(speech**2) / np.mean(background**2)) / 2
+    once = speech + background
+    repeats = int(np.ceil(seconds * 44_100 / once.shape[1]))
+    samples = np.tile(once, repeats)[:, : int(seconds * 44_100)].astype(np.float32)
+    return Audio(samples, 44_100)
 
 
 def _gpu_peak_mb() -> int | None:
@@ -101,7 +131,8 @@ def main() -> None:
 def _format(row: dict[str, object]) -> str:
     speed = f"RTF {row['rtf']}" if "rtf" in row else f"{row['ms_per_line']} ms/line"
     return (
-        f"{row['backend']:28} {row['device']:5} load {row['load_s']:6.2f} s  {speed:16}"
+        f"{row['backend']:28} {row['device']:5} {row.get('input_s', ''):>4} "
+        f"load {row['load_s']:6.2f} s  {speed:16}"
         f"peak RSS {row['peak_rss_mb']} MB"
     )
 

@@ -68,6 +68,7 @@ def dub(
     progress: StageProgress | None = None,
     pipeline: Pipeline | None = None,
     quality: bool = False,
+    stems: bool = False,
 ) -> DubResult:
     """Dubs ``path`` into ``target`` and returns when the output is written.
 
@@ -84,6 +85,7 @@ def dub(
         progress: called with (stage index 0-6, fraction of that stage done).
         pipeline: a pipeline to reuse (its models stay warm if its config says so).
         quality: also measure the dub (``DubResult.quality``, and a timeline PNG beside it).
+        stems: also write the dubbed speech and the background as WAVs beside the output.
 
     Raises:
         MediaError: the input is refused (too long, too short, too large, unsupported).
@@ -100,7 +102,7 @@ def dub(
     info = validate(path, limits)
     out_path = Path(out) if out else default_output(info, target)
     runner = pipeline or Pipeline(config)
-    result = runner.run(info, options, out_path, progress, quality=quality)
+    result = runner.run(info, options, out_path, progress, quality=quality, stems=stems)
     return write_sidecars(result, info, options)
 
 
@@ -122,6 +124,7 @@ def write_sidecars(result: PipelineResult, info: MediaInfo, options: DubOptions)
         "subtitles_source_vtt": (Path(f"{stem}.{source}.vtt"), to_vtt(source_cues)),
     }
     files = {key: _write_text(path, text) for key, (path, text) in contents.items()}
+    files |= result.files
     if result.quality is not None:
         files["timeline_png"] = Path(result.quality["timeline_png"])
     report = to_dub_result(result, info, options, files)

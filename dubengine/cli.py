@@ -103,6 +103,15 @@ def dub(
     quality: Annotated[
         bool, typer.Option("--quality", help="Measure the dub (slower): CER, similarity, PNG.")
     ] = False,
+    stems: Annotated[
+        bool, typer.Option("--stems", help="Also write the dubbed speech and background WAVs.")
+    ] = False,
+    speakers: Annotated[
+        int | None, typer.Option(help="How many speakers there are (default: estimated).")
+    ] = None,
+    separate: Annotated[
+        bool, typer.Option(help="Separate speech from music/effects (--no-separate: replace all).")
+    ] = True,
 ) -> None:
     """Dubs a file and writes the result, subtitles and transcript beside it."""
     from ._dub import dub as run_dub
@@ -118,9 +127,14 @@ def dub(
                 reduce_accent=reduce_accent,
                 translation_lag_time=lag,
                 original_speech_volume=original_volume,
-                config=PipelineConfig(device=device),
+                config=PipelineConfig(
+                    device=device,
+                    num_speakers=speakers,
+                    separator="spleeter" if separate else None,
+                ),
                 progress=on_progress,
                 quality=quality,
+                stems=stems,
             )
         except DubError as error:
             raise fail(error) from error
@@ -141,12 +155,22 @@ def _print_result(result: object) -> None:
     for key, path in result.files.items():
         console.print(f"  {key:22} {escape(str(path))}")
     table = Table(title="lines")
-    for column in ("#", "start", "speed", "how", "text"):
+    speakers = {seg.id: seg.speaker or "" for seg in result.transcript.segments}
+    for column in ("#", "who", "start", "speed", "how", "text"):
         table.add_column(column)
     for fit in result.fits:
-        table.add_row(str(fit.id), f"{fit.start:.2f}", f"{fit.speed:.2f}x", fit.method,
-                      escape(fit.text))  # fmt: skip
+        table.add_row(str(fit.id), speakers.get(fit.id, ""), f"{fit.start:.2f}",
+                      f"{fit.speed:.2f}x", fit.method, escape(fit.text))  # fmt: skip
     console.print(table)
+    voices = Table(title="voices")
+    for column in ("speaker", "voice", "pitch", "formants", "similarity"):
+        voices.add_column(column)
+    for speaker, voice in result.voices.items():
+        similarity = voice["similarity"]
+        voices.add_row(speaker, escape(voice["voice"]), f"{voice['pitch_semitones']:+.1f} st",
+                       f"{voice['formant_ratio']:.2f}",
+                       "" if similarity is None else f"{similarity:.2f}")  # fmt: skip
+    console.print(voices)
     total = sum(s.seconds for s in result.stages)
     console.print(
         f"{result.input_duration:.1f} s of input in {total:.1f} s "
@@ -170,7 +194,9 @@ def _print_quality(report: dict[str, object]) -> None:
     console.print(
         f"max |offset| {report['max_abs_offset'] * 1000:.0f} ms, max speed "  # type: ignore[operator]
         f"{report['max_speed']:.2f}x, mean CER {report['mean_cer']:.3f}, speaker similarity "
-        f"{report['speaker_similarity']}, timeline {escape(str(report['timeline_png']))}"
+        f"{report['speaker_similarity']}, between dubbed voices "
+        f"{report['dubbed_voice_similarity']}, background {report['background']}, "
+        f"timeline {escape(str(report['timeline_png']))}"
     )
 
 

@@ -50,17 +50,24 @@ def quality_report(
     transcriber: Any,
     embedder: Any | None,
     timeline_png: Path,
-    separated: bool = False,
+    background: Audio | None = None,
+    mixed: Audio | None = None,
 ) -> dict[str, Any]:
-    """Measures a finished dub; writes the timeline picture to ``timeline_png``."""
+    """Measures a finished dub; writes the timeline picture to ``timeline_png``.
+
+    ``original`` is the original speech (the speech stem when separation ran), ``background``
+    the background that went into the mix, ``mixed`` the mix as written.
+    """
     target = transcript.target_language or ""
     speakers = {s.id: s.speaker or "SPEAKER_00" for s in transcript.segments}
     lines = []
+    previous_end = 0.0
     for line in placed:
         fit = line.fit
         heard_transcript = transcriber.transcribe(resample(line.audio, 16_000, 1), language=target)
         heard = " ".join(s.text for s in heard_transcript.segments)
-        onset = _onset(dub_track, track_rate, fit.start, line.audio)
+        onset = _onset(dub_track, track_rate, fit.start, line.audio, previous_end)
+        previous_end = max(previous_end, fit.end)
         lines.append(
             LineQuality(
                 id=fit.id,
@@ -77,7 +84,7 @@ def quality_report(
                 cer=round(character_error_rate(fit.text, heard, target), 4),
             )
         )
-    similarity = _speaker_similarity(transcript, placed, original, embedder)
+    similarity, between = _speaker_similarity(transcript, placed, original, embedder)
     draw_timeline(transcript, placed, timeline_png)
     return {
         "lines": [asdict(q) for q in lines],
@@ -86,19 +93,19 @@ def quality_report(
         "total_overflow": round(sum(q.overflow for q in lines), 4),
         "mean_cer": round(float(np.mean([q.cer for q in lines])) if lines else 0.0, 4),
         "speaker_similarity": similarity,
-        "background": {
-            "separated": separated,
-            "note": None if separated else "no separation ran: there is no background to keep",
-        },
+        "dubbed_voice_similarity": between,
+        "background": _background(dub_track, track_rate, original, background, mixed),
         "timeline_png": str(timeline_png),
     }
 
 
-def _onset(track: np.ndarray, rate: int, start: float, clip: Audio) -> float:
-    """First 10 ms frame from 0.3 s before ``start`` whose level passes a tenth of the line's
-    own peak level."""
+def _onset(
+    track: np.ndarray, rate: int, start: float, clip: Audio, previous_end: float = 0.0
+) -> float:
+    """First 10 ms frame from 0.3 s before ``start`` (but after the previous line has ended)
+    whose level passes a tenth of the line's own peak level."""
     hop = max(1, int(rate * ONSET_FRAME))
-    first = max(0, int((start - 0.3) * rate))
+    first = max(0, int(max(start - 0.3, previous_end + ONSET_FRAME) * rate))
     window = track[first : first + int((0.6 + clip.duration) * rate)]
     frames = len(window) // hop
     if frames == 0:
@@ -108,16 +115,42 @@ def _onset(track: np.ndarray, rate: int, start: float, clip: Audio) -> float:
     return (first + above[0] * hop) / rate if len(above) else float("inf")
 
 
+def _background(
+    dub: np.ndarray, rate: int, speech: Audio, background: Audio | None, mixed: Audio | None
+) -> dict[str, Any]:
+    """Whether the background made it into the mix: where no dubbed line plays, how well the
+    mix correlates with the background; and the background's share of the soundtrack."""
+    if background is None or mixed is None:
+        return {"separated": False, "note": "no separation ran: there is no background to keep"}
+    quiet = np.abs(dub) < 1e-4
+    mix_mono = resample(mixed, rate, 1).samples[0][: len(dub)]
+    back_mono = resample(background, rate, 1).samples[0][: len(dub)]
+    quiet = quiet[: len(mix_mono)] & (np.abs(back_mono[: len(quiet)]) > 0)
+    correlation = (
+        float(np.corrcoef(mix_mono[quiet], back_mono[quiet])[0, 1]) if quiet.sum() > rate else None
+    )
+    energy_b = float(np.sum(background.samples**2))
+    energy_s = float(np.sum(speech.samples**2))
+    return {
+        "separated": True,
+        "correlation_outside_lines": None if correlation is None else round(correlation, 4),
+        "seconds_outside_lines": round(float(quiet.sum()) / rate, 2),
+        "background_share_db": round(10 * np.log10(energy_b / max(energy_b + energy_s, 1e-12)), 2),
+    }
+
+
 def _speaker_similarity(
     transcript: Transcript, placed: Sequence[PlacedLine], original: Audio, embedder: Any | None
-) -> dict[str, float | None]:
-    """Per speaker: cosine between the embedding of their original speech and of their dub."""
+) -> tuple[dict[str, float | None], dict[str, float]]:
+    """Per speaker, the cosine between the embeddings of their original speech and of their
+    dub; per pair of speakers, the cosine between their two dubbed voices."""
     if embedder is None:
-        return {}
+        return {}, {}
     rate = original.sample_rate
     mono = original.mono()
     by_id = {p.fit.id: p for p in placed}
     out: dict[str, float | None] = {}
+    dubbed_embeddings: dict[str, np.ndarray] = {}
     for speaker in sorted({s.speaker or "SPEAKER_00" for s in transcript.segments}):
         segments = [s for s in transcript.segments if (s.speaker or "SPEAKER_00") == speaker]
         source = np.concatenate(
@@ -130,7 +163,14 @@ def _speaker_similarity(
         a = embedder.embed(Audio(source[None, :].astype(np.float32), rate))
         b = embedder.embed(Audio(np.concatenate(dubbed)[None, :], 16_000))
         out[speaker] = round(embedder.similarity(a, b), 4)
-    return out
+        dubbed_embeddings[speaker] = b
+    names = sorted(dubbed_embeddings)
+    between = {
+        f"{x}|{y}": round(embedder.similarity(dubbed_embeddings[x], dubbed_embeddings[y]), 4)
+        for i, x in enumerate(names)
+        for y in names[i + 1 :]
+    }
+    return out, between
 
 
 def draw_timeline(transcript: Transcript, placed: Sequence[PlacedLine], path: Path) -> Path:

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(espeak-ng rubberband-cli)
 command -v node >/dev/null || APT_PACKAGES+=(nodejs)  # for the server's JavaScript client test
+command -v g++ >/dev/null || APT_PACKAGES+=(g++)  # pyworld is built from source
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -22,7 +23,7 @@ fi
 
 PIP=(python -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" torch==2.13.0
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[dev,demucs]"
 # Reassemble the embedded weights and convert the translator now (once; cached), so the
 # first dub does not wait for it.
 dubengine models

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -190,6 +191,50 @@ def speech_video(tmp_path_factory) -> Path:
     return out
 
 
+SPEECH_OVER_BACKGROUND_DB = 6.0  # dialogue above the soundtrack, as films mix it
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A video whose soundtrack is known in parts: ``speech`` + ``background`` (48 kHz stereo)."""
+
+    path: Path
+    speech: Audio
+    background: Audio
+
+
+@pytest.fixture(scope="session")
+def conversation_video(tmp_path_factory) -> Conversation:
+    """Two people talking (two_speakers_en.wav, 30 s) over Big Buck Bunny's music and effects,
+    6 dB under the speech, with its picture at 320x180 H.264; MP4 with AAC."""
+    out = tmp_path_factory.mktemp("video") / "conversation_bbb.mp4"
+    speech = decode_audio(require(SPEECH / "two_speakers_en.wav"), 48_000, 2)
+    source = require(VIDEO / "bbb_vp8_vorbis_30s.webm")
+    background = decode_audio(source, 48_000, 2).with_duration(speech.duration)
+    rms = lambda a: float(np.sqrt(np.mean(a.samples**2)))  # noqa: E731
+    gain = rms(speech) / rms(background) / 10 ** (SPEECH_OVER_BACKGROUND_DB / 20)
+    background = Audio((background.samples * gain).astype(np.float32), 48_000)
+    mixture = speech.samples + background.samples
+    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
+        vout = dst.add_stream("libx264", rate=24, options={"preset": "ultrafast"})
+        vout.width, vout.height, vout.pix_fmt = 320, 180, "yuv420p"
+        aout = dst.add_stream("aac", rate=48_000, layout="stereo", options={"b": "192k"})
+        for index, frame in enumerate(src.decode(src.streams.video[0])):
+            if index >= round(speech.duration * 24):
+                break
+            small = frame.reformat(width=320, height=180, format="yuv420p")
+            small.pts, small.time_base = index, Fraction(1, 24)
+            dst.mux(vout.encode(small))
+        dst.mux(vout.encode(None))
+        audio = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(mixture, dtype=np.float32), format="fltp", layout="stereo"
+        )
+        audio.sample_rate, audio.pts, audio.time_base = 48_000, 0, Fraction(1, 48_000)
+        dst.mux(aout.encode(audio))
+        dst.mux(aout.encode(None))
+    return Conversation(out, speech, background)
+
+
 # Real models, loaded once per test session (each load costs seconds and hundreds of MB): one
 # warm pipeline holds them, and the backend fixtures hand out its instances.
 
@@ -226,4 +271,4 @@ def jfk_es(warm_pipeline, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("dub") / "jfk.es.wav"
     return dub(require(SPEECH / "jfk_en.flac"), "es", out=out, pipeline=warm_pipeline,
-               quality=True)  # fmt: skip
+               quality=True, stems=True)  # fmt: skip

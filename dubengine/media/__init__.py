@@ -1,7 +1,7 @@
 """The media layer: probe, validate, decode and encode, all with PyAV (never an ffmpeg binary)."""
 
 from .decode import Audio, decode_audio
-from .encode import VideoEncoding, output_suffix, write_output
+from .encode import VideoEncoding, output_suffix, write_output, write_wav
 from .limits import Limits
 from .probe import MediaInfo, StreamInfo, probe
 from .validate import human_duration, human_size, usable_audio_stream, validate
@@ -20,4 +20,5 @@ __all__ = [
     "usable_audio_stream",
     "validate",
     "write_output",
+    "write_wav",
 ]

@@ -66,11 +66,14 @@ def decode_audio(
     if channels not in LAYOUTS:
         raise ValueError(f"channels must be 1 or 2, not {channels}")
     path = Path(path)
-    resampler = av.AudioResampler(format="fltp", layout=LAYOUTS[channels], rate=sample_rate)
     chunks: list[np.ndarray] = []
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             stream = _audio_stream(container, stream_index, path)
+            # FFmpeg upmixes mono at -3 dB per channel; a copy on each keeps the level
+            upmix = channels == 2 and stream.codec_context.channels == 1
+            layout = LAYOUTS[1 if upmix else channels]
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
             for frame in container.decode(stream):
                 chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
             chunks.extend(f.to_ndarray() for f in resampler.resample(None))
@@ -81,6 +84,8 @@ def decode_audio(
     if not chunks:
         raise MediaError("unsupported_format", f"the audio track of {path.name} holds no audio")
     samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    if samples.shape[0] < channels:
+        samples = np.repeat(samples, channels, axis=0)
     return Audio(samples=samples, sample_rate=sample_rate)
 
 

@@ -84,6 +84,22 @@ def write_output(
     return out_path
 
 
+def write_wav(audio: Audio, path: str | os.PathLike[str]) -> Path:
+    """``audio`` as a 32-bit float WAV (exact: for stems meant for further editing)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    layout = "mono" if audio.channels == 1 else "stereo"
+    try:
+        with av.open(str(tmp), "w", format="wav") as out:
+            stream = out.add_stream("pcm_f32le", rate=audio.sample_rate, layout=layout)
+            for packet in _encode_audio(stream, audio, layout):
+                out.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _write_audio(audio: Audio, source: MediaInfo, tmp: Path, suffix: str) -> None:
     channels = min(audio.channels, 2)
     layout = "mono" if channels == 1 else "stereo"

@@ -15,6 +15,10 @@ def resample(audio: Audio, sample_rate: int, channels: int | None = None) -> Aud
     channels = channels or audio.channels
     if audio.sample_rate == sample_rate and audio.channels == channels:
         return audio
+    if audio.channels == 1 and channels == 2:
+        # FFmpeg upmixes mono at -3 dB per channel; a copy on each keeps the level
+        mono = resample(audio, sample_rate, 1)
+        return Audio(np.repeat(mono.samples, 2, axis=0), sample_rate)
     source = audio.samples
     if source.shape[0] > 2:
         source = source.mean(axis=0, keepdims=True)
