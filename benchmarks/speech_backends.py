@@ -1,6 +1,6 @@
 """Load time, speed and peak memory of each speech backend, each in its own process.
 
-    python benchmarks/speech_backends.py [--device cpu|cuda] [--out FILE]
+    python benchmarks/speech_backends.py [--device cpu|cuda] [--out FILE] [--cases ...]
 
 Transcriber: real-time factor on the real recordings. Translator: ms per line over a batch of
 real lines into Spanish. Synthesizers: real-time factor over the sample sentences. Separator
@@ -111,13 +111,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/speech.json")
+    parser.add_argument("--cases", nargs="*", default=CASES, help="stage:name[@seconds] ...")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure(args.one, args.device)))
         return
     rows = []
-    for case in CASES:
+    for case in args.cases:
         result = subprocess.run(
             [sys.executable, __file__, "--one", case, "--device", args.device],
             capture_output=True, text=True, check=True,

@@ -63,4 +63,9 @@ def test_timeline_picture_and_report_are_stored_with_the_result(jfk_es):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
     stored = json.loads(jfk_es.files["transcript_json"].read_text())
     assert stored["quality"]["lines"] == jfk_es.quality["lines"]
-    assert stored["quality"]["background"]["separated"] is False
+    background = stored["quality"]["background"]
+    assert background["separated"] is True
+    # where no dubbed line plays the mix is the background, so it follows it closely
+    assert background["correlation_outside_lines"] >= 0.99
+    assert background["background_share_db"] < 0  # JFK's recording is mostly speech
+    assert set(stored["quality"]["dubbed_voice_similarity"]) == set()  # one speaker, no pairs
