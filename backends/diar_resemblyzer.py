@@ -30,6 +30,7 @@ from dubengine.stages import Turn
 
 SAMPLE_RATE = 16_000
 WINDOW_SEC = 1.6  # Resemblyzer's partial utterance
+BATCH = 128  # windows through the network at once
 
 
 class ResemblyzerDiarizer:
@@ -87,14 +88,30 @@ class ResemblyzerDiarizer:
         self, wav: np.ndarray, regions: list[tuple[float, float]]
     ) -> tuple[np.ndarray, np.ndarray]:
         """Window centres (s) inside speech and their embeddings."""
-        _, partials, slices = self._encoder.embed_utterance(
-            wav, return_partials=True, rate=1.0 / self.step, min_coverage=0.5
-        )
+        partials, slices = self._partials(wav)
         centers = np.array([(s.start + s.stop) / 2 / SAMPLE_RATE for s in slices])
         inside = np.array([any(a <= c <= b for a, b in regions) for c in centers])
         if not inside.any():  # speech shorter than any window centre: keep the nearest
             inside[np.argmin([min(abs(c - (a + b) / 2) for a, b in regions) for c in centers])] = 1
         return centers[inside], np.asarray(partials)[inside]
+
+    def _partials(self, wav: np.ndarray) -> tuple[np.ndarray, list[slice]]:
+        """Resemblyzer's partial embeddings, as ``embed_utterance`` computes them, but
+        through the network a batch at a time so memory does not grow with the input."""
+        import torch
+        from resemblyzer import audio
+
+        encoder = self._encoder
+        slices, mel_slices = encoder.compute_partial_slices(len(wav), 1.0 / self.step, 0.5)
+        if slices[-1].stop >= len(wav):
+            wav = np.pad(wav, (0, slices[-1].stop - len(wav)))
+        mel = audio.wav_to_mel_spectrogram(wav)
+        out = []
+        for start in range(0, len(mel_slices), BATCH):
+            mels = np.array([mel[s] for s in mel_slices[start : start + BATCH]])
+            with torch.no_grad():
+                out.append(encoder(torch.from_numpy(mels).to(encoder.device)).cpu().numpy())
+        return np.concatenate(out), slices
 
     def cluster(self, embeddings: np.ndarray, num_speakers: int | None = None) -> np.ndarray:
         """A speaker index per window, smoothed; the count estimated when not given."""
