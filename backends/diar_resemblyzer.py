@@ -18,15 +18,14 @@ of a second or more each.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from dubengine._device import resolve_device
 from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
 from dubengine.stages import Turn
+
+from .embed_resemblyzer import voice_encoder
 
 SAMPLE_RATE = 16_000
 WINDOW_SEC = 1.6  # Resemblyzer's partial utterance
@@ -54,15 +53,7 @@ class ResemblyzerDiarizer:
         returning: float = 0.89,
         smooth: int = 9,
     ) -> None:
-        import torch
-
-        kind, index = resolve_device(device, torch.cuda.device_count)
-        with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
-            warnings.simplefilter("ignore")
-            from resemblyzer import VoiceEncoder
-
-        self._encoder = VoiceEncoder(f"cuda:{index}" if kind == "cuda" else "cpu", verbose=False)
-        self.device = kind
+        self._encoder, self.device = voice_encoder(device)
         self.step = step
         self.max_speakers = max_speakers
         self.distinct = distinct

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,18 @@ from dubengine.media.resample import resample
 SAMPLE_RATE = 16_000
 
 
+def voice_encoder(device: str) -> tuple[Any, str]:
+    """Resemblyzer's ``VoiceEncoder`` on ``device``, and the device kind ("cpu" | "cuda")."""
+    import torch
+
+    kind, index = resolve_device(device, torch.cuda.device_count)
+    with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
+        warnings.simplefilter("ignore")
+        from resemblyzer import VoiceEncoder
+
+    return VoiceEncoder(f"cuda:{index}" if kind == "cuda" else "cpu", verbose=False), kind
+
+
 class ResemblyzerEmbedder:
     """``embed(audio)`` → unit-length 256-d vector; ``similarity`` is their cosine.
 
@@ -22,17 +35,9 @@ class ResemblyzerEmbedder:
     """
 
     def __init__(self, device: str = "auto") -> None:
-        import torch
-
-        kind, index = resolve_device(device, torch.cuda.device_count)
-        with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
-            warnings.simplefilter("ignore")
-            from resemblyzer import VoiceEncoder
-
         started = time.perf_counter()
-        self._encoder = VoiceEncoder(f"cuda:{index}" if kind == "cuda" else "cpu", verbose=False)
+        self._encoder, self.device = voice_encoder(device)
         self.load_seconds = time.perf_counter() - started
-        self.device = kind
 
     def embed(self, audio: Audio) -> np.ndarray:
         from resemblyzer import preprocess_wav

@@ -85,6 +85,9 @@ class NearestVoiceMatcher:
             s: {v: float(targets[s] @ stock[v]["embedding"]) for v in allowed} for s in speakers
         }
         primary = _assign(speakers, allowed, similarity)
+        # reduce_accent: a smaller pitch move and no formant warp (WORLD's warp costs clarity)
+        limit = ACCENT_SEMITONES if reduce_accent else self.max_semitones
+        formants = (1.0,) if reduce_accent else self.formants
         voices = {}
         for speaker in speakers:
             others = {primary[o] for o in speakers if o != speaker}
@@ -94,9 +97,8 @@ class NearestVoiceMatcher:
                 blend_with = max(spare, key=lambda v: similarity[speaker][v], default=None)
             voices[speaker] = self._refine(
                 synthesizer, language, primary[speaker], blend_with, targets[speaker],
-                pitches[speaker], stock, reduce_accent,
+                pitches[speaker], stock, limit, formants,
             )  # fmt: skip
-        limit = ACCENT_SEMITONES if reduce_accent else self.max_semitones
         return self._keep_apart(voices, synthesizer, language, targets, limit)
 
     def _refine(
@@ -108,16 +110,15 @@ class NearestVoiceMatcher:
         target: np.ndarray,
         pitch: float | None,
         stock: dict[str, dict[str, Any]],
-        reduce_accent: bool,
+        limit: float,
+        formants: tuple[float, ...],
     ) -> Voice:
-        limit = ACCENT_SEMITONES if reduce_accent else self.max_semitones
         candidates = [Voice(primary)]
         if blend_with:
             style = 0.5 * synthesizer.voice_style(primary) + 0.5 * synthesizer.voice_style(
                 blend_with
             )
             candidates.append(Voice(f"{primary}*0.5+{blend_with}*0.5", style=style))
-        formants = (1.0,) if reduce_accent else self.formants
         best: Voice | None = None
         for candidate in candidates:
             sample = _speak(synthesizer, language, candidate)

@@ -87,11 +87,12 @@ def _conversation(seconds: float):
     import numpy as np
 
     from dubengine.media import Audio, decode_audio
+    from dubengine.samples import under_speech
 
     speech = decode_audio(SPEECH / "two_speakers_en.wav", 44_100, 2).samples
     background = decode_audio(VIDEO / "bbb_vp8_vorbis_30s.webm", 44_100, 2).samples
     background = background[:, : speech.shape[1]]
-    background = background * np.sqrt(np.mean(speech**2) / np.mean(background**2)) / 2
+    background = under_speech(speech, background, 6.0)
     once = speech + background
     repeats = int(np.ceil(seconds * 44_100 / once.shape[1]))
     samples = np.tile(once, repeats)[:, : int(seconds * 44_100)].astype(np.float32)

@@ -1,6 +1,9 @@
-"""Everyday sentences per supported language, for checks, benchmarks and voice previews."""
+"""Everyday sentences per supported language, for checks, benchmarks and voice previews;
+and how the tests and benchmarks put known speech over a known soundtrack."""
 
 from __future__ import annotations
+
+import numpy as np
 
 SENTENCES: dict[str, tuple[str, ...]] = {
     "en": (
@@ -54,3 +57,11 @@ SENTENCES: dict[str, tuple[str, ...]] = {
         "我哥哥在河边的医院工作。",
     ),
 }
+
+
+def under_speech(speech: np.ndarray, background: np.ndarray, db: float) -> np.ndarray:
+    """``background`` scaled so its RMS is ``db`` below the RMS of ``speech`` (float32)."""
+    rms = np.sqrt(
+        np.mean(speech.astype(np.float64) ** 2) / np.mean(background.astype(np.float64) ** 2)
+    )
+    return (background * rms / 10 ** (db / 20)).astype(np.float32)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from dubengine.media import Audio, decode_audio
+from dubengine.samples import under_speech
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SPEECH = DATA / "speech"
@@ -211,9 +212,9 @@ def conversation_video(tmp_path_factory) -> Conversation:
     speech = decode_audio(require(SPEECH / "two_speakers_en.wav"), 48_000, 2)
     source = require(VIDEO / "bbb_vp8_vorbis_30s.webm")
     background = decode_audio(source, 48_000, 2).with_duration(speech.duration)
-    rms = lambda a: float(np.sqrt(np.mean(a.samples**2)))  # noqa: E731
-    gain = rms(speech) / rms(background) / 10 ** (SPEECH_OVER_BACKGROUND_DB / 20)
-    background = Audio((background.samples * gain).astype(np.float32), 48_000)
+    background = Audio(
+        under_speech(speech.samples, background.samples, SPEECH_OVER_BACKGROUND_DB), 48_000
+    )
     mixture = speech.samples + background.samples
     with av.open(str(source)) as src, av.open(str(out), "w") as dst:
         vout = dst.add_stream("libx264", rate=24, options={"preset": "ultrafast"})

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SPEECH, VIDEO, require
+from conftest import SPEECH, SPEECH_OVER_BACKGROUND_DB, VIDEO, require
 
 from dubengine._errors import InvalidOption, ModelNotInstalled
 from dubengine._metrics import si_sdr
 from dubengine._registry import create_backend
 from dubengine.media import Audio, decode_audio
+from dubengine.samples import under_speech
 
 RATE = 44_100
 
@@ -21,7 +22,7 @@ def known_mix() -> tuple[Audio, np.ndarray, np.ndarray]:
     speech = speech[:, 6 * RATE : 18 * RATE]
     background = decode_audio(require(VIDEO / "bbb_vp8_vorbis_30s.webm"), RATE, 2).samples
     background = background[:, : speech.shape[1]]
-    background = background * np.sqrt(np.mean(speech**2) / np.mean(background**2)) / 2
+    background = under_speech(speech, background, SPEECH_OVER_BACKGROUND_DB)
     return Audio((speech + background).astype(np.float32), RATE), speech, background
 
 
