@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from dubengine._registry import create_backend
-from dubengine._voicing import adjust_voice, median_f0, semitones, speak_as
+from dubengine._voicing import adjust_voice, analyse, median_f0, semitones, speak_as
 from dubengine.media.decode import Audio
 from dubengine.models import cache_dir
 from dubengine.samples import SENTENCES
@@ -122,10 +122,11 @@ class NearestVoiceMatcher:
         best: Voice | None = None
         for candidate in candidates:
             sample = _speak(synthesizer, language, candidate)
-            own = median_f0(sample) if candidate.style is not None else stock[primary]["f0"]
+            world = analyse(sample)
+            own = world.median_f0 if candidate.style is not None else stock[primary]["f0"]
             ratio = _pitch_ratio(pitch, own, limit)
             for formant in formants:
-                voiced = adjust_voice(sample, ratio, formant)
+                voiced = adjust_voice(sample, ratio, formant, world)
                 score = float(target @ self._embedder.embed(voiced))
                 if best is None or score > (best.similarity or -1):
                     best = Voice(candidate.name, candidate.style, ratio, formant, score)

@@ -2,11 +2,13 @@
 
 WORLD (pyworld) splits speech into F0, spectral envelope and aperiodicity; F0 is scaled for
 pitch, the envelope stretched along frequency for timbre (formants: longer or shorter vocal
-tract), and the three put back together. About 0.1 s per second of speech on one core.
+tract), and the three put back together. Measured on 2 cores: 0.13 s per second of speech
+to analyse, 0.04 s to put back together (Kokoro took 0.8 s to speak it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,45 +20,78 @@ FRAME_MS = 5.0
 UNCHANGED = 0.02  # ratios within 2% of 1 are left alone: vocoding costs a little clarity
 
 
-def median_f0(audio: Audio) -> float | None:
-    """The median pitch of the voiced frames, Hz (None when nothing is voiced)."""
+@dataclass(frozen=True, slots=True)
+class WorldFeatures:
+    """WORLD's analysis of a clip: what ``adjust_voice`` changes and puts back together."""
+
+    f0: np.ndarray
+    envelope: np.ndarray
+    aperiodicity: np.ndarray
+
+    @property
+    def median_f0(self) -> float | None:
+        voiced = self.f0[self.f0 > 0]
+        return float(np.median(voiced)) if len(voiced) else None
+
+
+def _f0(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
     import pyworld
 
+    f0, times = pyworld.dio(x, rate, frame_period=FRAME_MS)
+    return pyworld.stonemask(x, f0, times, rate), times
+
+
+def median_f0(audio: Audio) -> float | None:
+    """The median pitch of the voiced frames, Hz (None when nothing is voiced)."""
     x = audio.mono().astype(np.float64)
     if len(x) < audio.sample_rate // 10:
         return None
-    f0, times = pyworld.dio(x, audio.sample_rate, frame_period=FRAME_MS)
-    f0 = pyworld.stonemask(x, f0, times, audio.sample_rate)
+    f0, _ = _f0(x, audio.sample_rate)
     voiced = f0[f0 > 0]
     return float(np.median(voiced)) if len(voiced) else None
 
 
-def adjust_voice(audio: Audio, pitch_ratio: float = 1.0, formant_ratio: float = 1.0) -> Audio:
+def analyse(audio: Audio) -> WorldFeatures:
+    """The analysis is most of WORLD's cost: a clip adjusted several ways is analysed once."""
+    import pyworld
+
+    rate = audio.sample_rate
+    x = audio.mono().astype(np.float64)
+    f0, times = _f0(x, rate)
+    envelope = pyworld.cheaptrick(x, f0, times, rate)
+    return WorldFeatures(f0, envelope, pyworld.d4c(x, f0, times, rate))
+
+
+def adjust_voice(
+    audio: Audio,
+    pitch_ratio: float = 1.0,
+    formant_ratio: float = 1.0,
+    features: WorldFeatures | None = None,
+) -> Audio:
     """``audio`` with F0 × ``pitch_ratio`` and the spectral envelope × ``formant_ratio`` in
-    frequency; same length and rate."""
+    frequency; same length and rate. ``features``: ``analyse(audio)``, if already done."""
     if (abs(pitch_ratio - 1) < UNCHANGED and abs(formant_ratio - 1) < UNCHANGED) or (
         audio.n_samples < audio.sample_rate // 10
     ):
         return audio
     import pyworld
 
-    rate = audio.sample_rate
-    x = audio.mono().astype(np.float64)
-    f0, times = pyworld.dio(x, rate, frame_period=FRAME_MS)
-    f0 = pyworld.stonemask(x, f0, times, rate)
-    envelope = pyworld.cheaptrick(x, f0, times, rate)
-    aperiodicity = pyworld.d4c(x, f0, times, rate)
+    world = features or analyse(audio)
+    envelope = world.envelope
     if abs(formant_ratio - 1) >= UNCHANGED:
         bins = np.arange(envelope.shape[1], dtype=np.float64)
         source = np.clip(bins / formant_ratio, 0, envelope.shape[1] - 1)
         envelope = np.ascontiguousarray(
             np.stack([np.interp(source, bins, frame) for frame in envelope])
         )
-    y = pyworld.synthesize(f0 * pitch_ratio, envelope, aperiodicity, rate, frame_period=FRAME_MS)
+    y = pyworld.synthesize(
+        world.f0 * pitch_ratio, envelope, world.aperiodicity, audio.sample_rate,
+        frame_period=FRAME_MS,
+    )  # fmt: skip
     y = y[: audio.n_samples]
     if len(y) < audio.n_samples:
         y = np.pad(y, (0, audio.n_samples - len(y)))
-    return Audio(y.astype(np.float32)[None, :], rate)
+    return Audio(y.astype(np.float32)[None, :], audio.sample_rate)
 
 
 def semitones(ratio: float) -> float:
