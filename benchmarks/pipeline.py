@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -87,6 +88,9 @@ def run_one(path: Path, device: str, target: str, overrides: dict) -> dict:
         "peak_rss_mb": max(s["peak_rss_mb"] for s in stages),
         "gpu_peak_mb": _gpu_peak(device),
         "max_speed": max((f.speed for f in result.fits), default=1.0),
+        # how the lines were fitted: a faster variant must not buy its time with worse timing
+        "fit_methods": dict(Counter(f.method for f in result.fits)),
+        "overflow_sec": round(sum(f.overflow for f in result.fits), 2),
         "stages": stages,
     }
 
@@ -123,6 +127,8 @@ def print_row(row: dict) -> None:
         f"peak RSS {row['peak_rss_mb']:.0f} MB"
         + (f", GPU {row['gpu_peak_mb']:.0f} MB" if row["gpu_peak_mb"] else "")
     )
+    methods = ", ".join(f"{n} {m}" for m, n in sorted(row["fit_methods"].items()))
+    print(f"  lines fitted: {methods}; overflow {row['overflow_sec']:.2f} s in all")
     print(f"  {'stage':16} {'wall s':>8} {'load s':>8} {'infer s':>8} {'RTF':>7} {'peak MB':>8}")
     for s in row["stages"]:
         print(
