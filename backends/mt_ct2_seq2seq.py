@@ -128,9 +128,11 @@ class Seq2SeqTranslator:
         translated = tuple(replace(s, translation=t) for s, t in zip(segments, texts, strict=True))
         return replace(transcript, segments=translated, target_language=target)
 
-    def shorten(self, segment: Segment, source: str, target: str, max_chars: int) -> str:
-        (hypotheses,) = self._translate([segment.text], source, target)
-        return min(hypotheses, key=len)
+    def shorten(
+        self, segments: Sequence[Segment], source: str, target: str, max_chars: Sequence[int]
+    ) -> list[str]:
+        hypotheses = self._translate([s.text for s in segments], source, target)
+        return [best_fit(options, n) for options, n in zip(hypotheses, max_chars, strict=True)]
 
     def translate_texts(self, texts: Sequence[str], source: str, target: str) -> list[str]:
         return [h[0] for h in self._translate(list(texts), source, target)]

@@ -7,7 +7,8 @@ For each line, in this order, stopping at the first that fits:
 3. a Rubber Band time-stretch for what is left, the total still within the cap (1.3x);
 4. the silence after the line, up to shortly before the next one starts, spoken at the
    least speed-up that then fits;
-5. a shorter translation from the translator, and again from 1.
+5. a shorter translation from the translator, and again from 1 (the lines that need one
+   are shortened together, in one batch per round).
 
 A line is never dropped: if nothing fits it is placed at the cap speed and its overflow is
 recorded. Every line starts at its source start plus the lag, on the absolute timeline, so
@@ -16,17 +17,21 @@ errors never accumulate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._budget import budget_chars
+from ._budget import MIN_CHARS, spoken_length
 from ._types import Segment
 from .media.decode import Audio
 
 Speak = Callable[[str, float], Audio]  # (text, speed) → speech
-Shorten = Callable[[Segment, int], str]  # (line, max spoken characters) → shorter text
+# (lines, max spoken characters of each) → a shorter text for each, in one batch
+Shorten = Callable[[Sequence[Segment], Sequence[int]], list[str]]
+Progress = Callable[[float], None]  # fraction of lines placed
+CAP_TOLERANCE = 1.01  # _render may land up to 1% over the cap; beyond it a window is hopeless
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,72 +83,128 @@ class PlacedLine:
     audio: Audio
 
 
+@dataclass(slots=True)
+class _Line:
+    """One line while it is being fitted."""
+
+    segment: Segment
+    speak: Speak
+    text: str
+    natural: Audio  # ``text`` at speed 1.0
+    slot: float  # the original line's duration
+    borrow: float  # the slot plus the silence after it that may be borrowed
+    shortened: int = 0
+    last: tuple[Audio, float, float] | None = None  # the borrow-window render of ``text``
+
+
 def align(
     segments: Sequence[Segment],
     natural: dict[int, Audio],
     speak_for: Callable[[Segment], Speak],
     shorten: Shorten | None,
     duration: float,
-    language: str,
     lag: float = 0.0,
     options: AlignOptions | None = None,
+    progress: Progress | None = None,
 ) -> list[PlacedLine]:
-    """Fits every line; ``natural`` holds each line's speech at speed 1.0, by segment id."""
-    options = options or AlignOptions()
-    placed = []
-    for i, segment in enumerate(segments):
-        next_start = segments[i + 1].start if i + 1 < len(segments) else duration
-        # The window may not shrink below the line's own slot, even when lines overlap.
-        limit = max(segment.end, min(next_start - options.gap, duration - lag))
-        placed.append(
-            fit_line(
-                segment,
-                natural[segment.id],
-                speak_for(segment),
-                shorten,
-                limit_end=limit,
-                language=language,
-                lag=lag,
-                options=options,
-            )
-        )
-    return placed
+    """Fits every line; ``natural`` holds each line's speech at speed 1.0, by segment id.
 
-
-def fit_line(
-    segment: Segment,
-    natural: Audio,
-    speak: Speak,
-    shorten: Shorten | None,
-    limit_end: float,
-    language: str,
-    lag: float = 0.0,
-    options: AlignOptions | None = None,
-) -> PlacedLine:
-    """Fits one line into [start, end] of its source, borrowing up to ``limit_end``."""
+    Lines are fitted in rounds: all that fit are placed, then every line that does not is
+    shortened in one batch (a translator is far faster on a batch than line by line)."""
     options = options or AlignOptions()
-    text = segment.translation or segment.text
-    slot = max(segment.duration, 0.05)
-    borrow = max(slot, limit_end - segment.start)
-    shortened = 0
-    while True:
-        for window in (slot, borrow):
-            audio, tts_speed, stretch = _render(text, natural, speak, window, options)
-            if audio.duration <= window + 1e-3:
-                method = _method(tts_speed, stretch, borrowed=window > slot, shortened=shortened)
-                return _placed(segment, audio, text, lag, natural, tts_speed, stretch,
-                               slot, borrow, shortened, method)  # fmt: skip
-        if shorten is None or shortened >= options.shorten_rounds:
+    report = progress or (lambda fraction: None)
+    todo = [
+        _line(segments, i, natural, speak_for(segment), duration, lag, options)
+        for i, segment in enumerate(segments)
+    ]
+    placed: dict[int, PlacedLine] = {}
+    for attempt in range(options.shorten_rounds + 1):
+        left = []
+        for line in todo:
+            fitted = _attempt(line, lag, options)
+            if fitted is None:
+                left.append(line)
+            else:
+                placed[line.segment.id] = fitted
+                report(len(placed) / len(segments))
+        todo = left
+        if not todo or shorten is None or attempt == options.shorten_rounds:
             break
         # Ask for what fits the borrowed window at the cap, and try again from the start.
-        target = budget_chars(borrow, language, speed=options.max_speed)
-        shorter = shorten(segment, target)
-        if not shorter or len(shorter) >= len(text):
-            break
-        text, shortened = shorter, shortened + 1
-        natural = speak(text, 1.0)
-    return _placed(segment, audio, text, lag, natural, tts_speed, stretch, slot, borrow,
-                   shortened, "overflow")  # fmt: skip
+        asked = [_chars_that_fit(line, options) for line in todo]
+        shorter = shorten([line.segment for line in todo], asked)
+        todo, stuck = _take_shorter(todo, shorter)
+        for line in stuck:
+            placed[line.segment.id] = _overflow(line, lag, options)
+    for line in todo:
+        placed[line.segment.id] = _overflow(line, lag, options)
+    report(1.0)
+    return [placed[segment.id] for segment in segments]
+
+
+def _line(
+    segments: Sequence[Segment],
+    i: int,
+    natural: dict[int, Audio],
+    speak: Speak,
+    duration: float,
+    lag: float,
+    options: AlignOptions,
+) -> _Line:
+    segment = segments[i]
+    next_start = segments[i + 1].start if i + 1 < len(segments) else duration
+    # The window may not shrink below the line's own slot, even when lines overlap.
+    limit = max(segment.end, min(next_start - options.gap, duration - lag))
+    slot = max(segment.duration, 0.05)
+    text = segment.translation or segment.text
+    return _Line(segment, speak, text, natural[segment.id], slot, max(slot, limit - segment.start))
+
+
+def _attempt(line: _Line, lag: float, options: AlignOptions) -> PlacedLine | None:
+    """The line placed in its slot, else in the borrowed window, at the least speed-up that
+    fits; None if neither fits. A window the line cannot fit even at the cap is not tried:
+    synthesizing it would be wasted."""
+    line.last = None
+    for window in (line.slot, line.borrow):
+        if line.natural.duration > window * options.max_speed * CAP_TOLERANCE + 1e-3:
+            continue
+        audio, tts_speed, stretch = _render(line.text, line.natural, line.speak, window, options)
+        if window == line.borrow:
+            line.last = (audio, tts_speed, stretch)
+        if audio.duration <= window + 1e-3:
+            borrowed = window > line.slot
+            method = _method(tts_speed, stretch, borrowed, line.shortened)
+            return _placed(line, audio, lag, tts_speed, stretch, method)
+    return None
+
+
+def _overflow(line: _Line, lag: float, options: AlignOptions) -> PlacedLine:
+    """A line that fits nowhere: at the cap speed, running past its window."""
+    audio, tts_speed, stretch = line.last or _render(
+        line.text, line.natural, line.speak, line.borrow, options
+    )
+    return _placed(line, audio, lag, tts_speed, stretch, "overflow")
+
+
+def _chars_that_fit(line: _Line, options: AlignOptions) -> int:
+    """Spoken characters that fit the borrowed window at the cap, at the pace this voice
+    speaks this line: measured, the language's average pace (budget_chars) overestimated it
+    for slower voices, so the translator was asked for a length the line already had."""
+    pace = spoken_length(line.text) / max(line.natural.duration, 1e-3)
+    return max(MIN_CHARS, math.floor(pace * line.borrow * options.max_speed))
+
+
+def _take_shorter(lines: list[_Line], shorter: list[str]) -> tuple[list[_Line], list[_Line]]:
+    """(lines that got a shorter text, spoken anew; lines that did not)."""
+    taken, stuck = [], []
+    for line, text in zip(lines, shorter, strict=True):
+        if not text or len(text) >= len(line.text):
+            stuck.append(line)
+            continue
+        line.text, line.shortened = text, line.shortened + 1
+        line.natural = line.speak(text, 1.0)
+        taken.append(line)
+    return taken, stuck
 
 
 def _render(
@@ -192,18 +253,9 @@ def _method(tts_speed: float, stretch: float, borrowed: bool, shortened: int) ->
 
 
 def _placed(
-    segment: Segment,
-    audio: Audio,
-    text: str,
-    lag: float,
-    natural: Audio,
-    tts_speed: float,
-    stretch: float,
-    slot: float,
-    borrow: float,
-    shortened: int,
-    method: str,
+    line: _Line, audio: Audio, lag: float, tts_speed: float, stretch: float, method: str
 ) -> PlacedLine:
+    segment = line.segment
     start = segment.start + lag
     fit = LineFit(
         id=segment.id,
@@ -211,13 +263,13 @@ def _placed(
         source_end=segment.end,
         start=round(start, 4),
         end=round(start + audio.duration, 4),
-        text=text,
-        speed=round(natural.duration / max(audio.duration, 1e-6), 4),
+        text=line.text,
+        speed=round(line.natural.duration / max(audio.duration, 1e-6), 4),
         tts_speed=round(tts_speed, 4),
         stretch=round(stretch, 4),
-        borrowed=round(max(0.0, min(audio.duration, borrow) - slot), 4),
-        overflow=round(max(0.0, audio.duration - borrow), 4),
-        shortened=shortened,
+        borrowed=round(max(0.0, min(audio.duration, line.borrow) - line.slot), 4),
+        overflow=round(max(0.0, audio.duration - line.borrow), 4),
+        shortened=line.shortened,
         method=method,
     )
     return PlacedLine(fit, audio)

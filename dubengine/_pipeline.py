@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._align import AlignOptions, LineFit, PlacedLine, align
+from ._align import AlignOptions, LineFit, PlacedLine, Shorten, align
 from ._errors import InvalidOption, MediaError, UnsupportedLanguage
 from ._lines import assign_speakers
 from ._measure import measured
@@ -166,11 +166,17 @@ class _Timed:
             return attribute
 
         def timed(*args: Any, **kwargs: Any) -> Any:
+            # A model call may make others (the voice matcher synthesizes and embeds): only
+            # the outermost one counts, or inference would exceed the stage's wall time.
+            pool = self._pool
+            pool.calls_open += 1
             started = time.perf_counter()
             try:
                 return attribute(*args, **kwargs)
             finally:
-                self._pool.inference_seconds += time.perf_counter() - started
+                pool.calls_open -= 1
+                if not pool.calls_open:
+                    pool.inference_seconds += time.perf_counter() - started
 
         return timed
 
@@ -183,6 +189,7 @@ class ModelPool:
         self._loaded: dict[tuple[str, str], Any] = {}
         self.load_seconds = 0.0  # model load time since the last take_times()
         self.inference_seconds = 0.0  # time inside model calls since the last take_times()
+        self.calls_open = 0  # model calls under way (they may nest)
 
     def get(self, stage: str, name: str) -> Any:
         if (stage, name) not in self._loaded:
@@ -417,9 +424,9 @@ class _Run:
             speak_for=lambda segment: self._speaker(segment, voices),
             shorten=self._shorten(transcript.language),
             duration=self.info.duration,
-            language=self.options.target_lang,
             lag=self.options.translation_lag_time,
             options=self.config.align,
+            progress=lambda fraction: self.report(5, fraction),
         )
         self.models.release("translator")
         self.models.release("synthesizer")
@@ -507,10 +514,10 @@ class _Run:
 
         return speak
 
-    def _shorten(self, source: str) -> Callable[[Segment, int], str]:
-        def shorten(segment: Segment, max_chars: int) -> str:
+    def _shorten(self, source: str) -> Shorten:
+        def shorten(segments: Sequence[Segment], max_chars: Sequence[int]) -> list[str]:
             translator = self.models.get("translator", self.config.translator)
-            return translator.shorten(segment, source, self.options.target_lang, max_chars)
+            return translator.shorten(segments, source, self.options.target_lang, max_chars)
 
         return shorten
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -128,8 +128,11 @@ class Translator(Protocol):
         self, transcript: Transcript, target: str, progress: Progress = no_progress
     ) -> Transcript: ...
 
-    def shorten(self, segment: Segment, source: str, target: str, max_chars: int) -> str:
-        """A shorter translation of one line, for the timing fit's last resort."""
+    def shorten(
+        self, segments: Sequence[Segment], source: str, target: str, max_chars: Sequence[int]
+    ) -> list[str]:
+        """A shorter translation of each line, within its ``max_chars`` if the model can:
+        the timing fit's last resort. Lines come in one batch."""
         ...
 
     def close(self) -> None: ...

@@ -99,6 +99,8 @@ def test_subtitles_and_transcript_are_written_beside_the_output(jfk_es):
         "Separating", "Transcribing", "Translating", "Matching voices", "Synthesizing",
         "Aligning", "Mixing",
     ]  # fmt: skip
+    for stage in data["stages"]:  # the parts of a stage's time never add up to more than it
+        assert stage["load_seconds"] + stage["inference_seconds"] <= stage["seconds"] + 0.01
     assert data["voices"]["SPEAKER_00"]["voice"]
     assert not any("no separator ran" in w for w in data["warnings"])
 

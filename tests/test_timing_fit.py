@@ -1,0 +1,77 @@
+"""Stage 6 on real speech: each line fits its time, or is shortened, never beyond the cap."""
+
+from __future__ import annotations
+
+import pytest
+
+from dubengine._align import AlignOptions, align
+from dubengine._types import Segment
+
+CAP = AlignOptions().max_speed
+# Lines of two_speakers_en.wav with Spanish translations, and how much longer each one's
+# natural speech is than the time it gets: one fits as spoken, one needs a slight speed-up,
+# two are far too long even with the pause after them.
+LINES = (
+    ("I need the design.", "Necesito el diseño.", 0.8),
+    ("I didn't know you were there.", "No sabía que estabas ahí.", 1.15),
+    ("I'm in New Jersey now, though.",
+     "Aunque ahora mismo estoy viviendo en el estado de Nueva Jersey.", 2.5),
+    ("I looked everywhere for the keys.",
+     "He buscado las llaves absolutamente por todas partes de la casa.", 2.5),
+)  # fmt: skip
+PAUSE = 0.2
+
+
+@pytest.fixture(scope="module")
+def fitted(synthesizers, translator):
+    kokoro = synthesizers["kokoro"]
+
+    def speak(text: str, speed: float):
+        return kokoro.synthesize(text, "es", speed=speed)
+
+    batches: list[int] = []
+
+    def shorten(segments, max_chars):
+        batches.append(len(segments))
+        return translator.shorten(segments, "en", "es", max_chars)
+
+    natural, segments, start = {}, [], 0.0
+    for i, (text, translation, too_long) in enumerate(LINES):
+        natural[i] = speak(translation, 1.0)
+        end = round(start + natural[i].duration / too_long, 2)  # as a transcriber times it
+        segments.append(Segment(i, start, end, text, translation=translation))
+        start = round(end + PAUSE, 2)
+    placed = align(segments, natural, lambda s: speak, shorten, duration=start)
+    return placed, natural, batches, segments
+
+
+def test_every_line_starts_at_its_source_and_stays_within_the_cap(fitted):
+    placed, _, _, segments = fitted
+    assert [p.fit.id for p in placed] == [s.id for s in segments]
+    for line, segment in zip(placed, segments, strict=True):
+        assert line.fit.start == segment.start
+        assert line.fit.speed <= CAP * 1.01
+        assert line.audio.duration == pytest.approx(line.fit.end - line.fit.start, abs=1e-3)
+
+
+def test_a_line_that_fits_is_left_at_its_natural_pace(fitted):
+    placed, natural, _, _ = fitted
+    assert placed[0].fit.method == "natural"
+    assert placed[0].audio.n_samples == natural[0].n_samples
+
+
+def test_a_slightly_long_line_is_sped_up_into_its_slot(fitted):
+    placed, _, _, segments = fitted
+    fit = placed[1].fit
+    assert fit.method in {"tts-speed", "stretched"}
+    assert 1.1 < fit.speed <= CAP * 1.01
+    assert fit.end <= segments[1].end + 1e-3
+
+
+def test_lines_too_long_for_any_window_are_shortened_together(fitted):
+    placed, _, batches, segments = fitted
+    assert batches[0] == 2  # both in one translator call, not one call per line
+    for line, segment in zip(placed[2:], segments[2:], strict=True):
+        assert line.fit.shortened >= 1
+        assert len(line.fit.text) < len(segment.translation)
+        assert line.fit.method in {"shortened", "overflow"}
