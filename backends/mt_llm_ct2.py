@@ -198,7 +198,7 @@ class LlmTranslator:
         self, segments: Sequence[Segment], source: str, target: str, asked: list[int]
     ) -> list[list[str]]:
         """Four candidates per line, translated afresh as "very short" within ``asked``."""
-        prompts = [_brief_request(s.text, n) for s, n in zip(segments, asked, strict=True)]
+        prompts = [_request(s.text, n) for s, n in zip(segments, asked, strict=True)]
         return self._complete_all(_brief_static(source, target), prompts, asked, hypotheses=4)
 
     def _complete_all(
@@ -261,25 +261,34 @@ def _turn(role: str, text: str) -> str:
     return f"<|im_start|>{role}\n{text}<|im_end|>\n"
 
 
+def _static(system: str, source: str, answer: str) -> str:
+    """The instructions, then the source language's example line answered with ``answer``."""
+    example = EXAMPLE.get(source, EXAMPLE["en"])
+    return _turn("system", system) + _turn("user", example) + _turn("assistant", answer)
+
+
+def _request(text: str, max_chars: int, context: str = "") -> str:
+    """One line's part: its length (and context) in a system turn, the line as the user's."""
+    note = f"At most {max_chars} characters.{context}"
+    return _turn("system", note) + _turn("user", text) + "<|im_start|>assistant\n"
+
+
 def _translate_static(source: str, target: str) -> str:
     src, tgt = LANGUAGES.get(source, "English"), LANGUAGES[target]
     system = (
         f"You translate {src} dialogue into natural spoken {tgt} for dubbing. Answer with "
         f"the {tgt} translation of the user's line only, within the characters you are given."
     )
-    example = (EXAMPLE.get(source, EXAMPLE["en"]), EXAMPLE[target])
-    return _turn("system", system) + _turn("user", example[0]) + _turn("assistant", example[1])
+    return _static(system, source, EXAMPLE[target])
 
 
 def _translate_request(segments: Sequence[Segment], i: int, max_chars: int) -> str:
     before = " ".join(s.text for s in segments[max(0, i - 2) : i])
     after = " ".join(s.text for s in segments[i + 1 : i + 2])
-    note = f"At most {max_chars} characters."
-    if before:
-        note += f' The line before it was: "{before}".'
+    context = f' The line before it was: "{before}".' if before else ""
     if after:
-        note += f' The line after it is: "{after}".'
-    return _turn("system", note) + _turn("user", segments[i].text) + "<|im_start|>assistant\n"
+        context += f' The line after it is: "{after}".'
+    return _request(segments[i].text, max_chars, context)
 
 
 def _brief_static(source: str, target: str) -> str:
@@ -291,10 +300,4 @@ def _brief_static(source: str, target: str) -> str:
         f"the essential meaning, within the characters you are given. Answer with the {tgt} "
         "line only."
     )
-    example = (EXAMPLE.get(source, EXAMPLE["en"]), TERSE_EXAMPLE[target])
-    return _turn("system", system) + _turn("user", example[0]) + _turn("assistant", example[1])
-
-
-def _brief_request(text: str, max_chars: int) -> str:
-    note = f"At most {max_chars} characters."
-    return _turn("system", note) + _turn("user", text) + "<|im_start|>assistant\n"
+    return _static(system, source, TERSE_EXAMPLE[target])

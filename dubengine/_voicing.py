@@ -30,8 +30,7 @@ class WorldFeatures:
 
     @property
     def median_f0(self) -> float | None:
-        voiced = self.f0[self.f0 > 0]
-        return float(np.median(voiced)) if len(voiced) else None
+        return _voiced_median(self.f0)
 
 
 def _f0(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +46,10 @@ def median_f0(audio: Audio) -> float | None:
     if len(x) < audio.sample_rate // 10:
         return None
     f0, _ = _f0(x, audio.sample_rate)
+    return _voiced_median(f0)
+
+
+def _voiced_median(f0: np.ndarray) -> float | None:
     voiced = f0[f0 > 0]
     return float(np.median(voiced)) if len(voiced) else None
 
