@@ -18,7 +18,7 @@ from dubengine._errors import BackendUnavailable, InvalidOption, ModelNotInstall
 from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
-from dubengine.stages import Turn
+from dubengine.protocols import Turn
 
 SAMPLE_RATE = 16_000
 INSTALL_HINT = "pip install 'dubengine[pyannote]'"

@@ -23,7 +23,7 @@ import numpy as np
 from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
-from dubengine.stages import Turn
+from dubengine.protocols import Turn
 
 from .embed_resemblyzer import voice_encoder
 

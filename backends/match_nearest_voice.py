@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from dubengine._registry import create_backend
 from dubengine._voicing import adjust_voice, analyse, median_f0, semitones, speak_as
 from dubengine.media.decode import Audio
 from dubengine.models import cache_dir
+from dubengine.protocols import Embedder, Voice
+from dubengine.registry import create_backend
 from dubengine.samples import SENTENCES
-from dubengine.stages import Voice
 
 ACCENT_SEMITONES = 3.0
 CACHE_VERSION = 2
@@ -44,8 +44,9 @@ class NearestVoiceMatcher:
     """Per speaker, the nearest stock voice or blend, with pitch and formants adjusted.
 
     Args:
-        device: for the speaker embedder.
+        device: for the speaker embedder, when none is given.
         cache: cache folder (stock voice embeddings are kept under ``voices/``).
+        embedder: the speaker embedder (the pipeline hands its pool's); default Resemblyzer.
         formants: formant warps tried per speaker (1.0 = none).
         max_semitones: the most the pitch is moved.
         min_separation: semitones between speakers that share a voice.
@@ -55,11 +56,13 @@ class NearestVoiceMatcher:
         self,
         device: str = "auto",
         cache: str | os.PathLike[str] | None = None,
+        embedder: Embedder | None = None,
         formants: tuple[float, ...] = (0.92, 1.0, 1.08),
         max_semitones: float = 6.0,
         min_separation: float = 2.0,
     ) -> None:
-        self._embedder = create_backend("embedder", "resemblyzer", device=device)
+        self._owns_embedder = embedder is None  # one handed in is its owner's to close
+        self._embedder = embedder or create_backend("embedder", "resemblyzer", device=device)
         self._cache = cache_dir(cache) / "voices"
         self.formants = formants
         self.max_semitones = max_semitones
@@ -191,7 +194,8 @@ class NearestVoiceMatcher:
         }
 
     def close(self) -> None:
-        self._embedder.close()
+        if self._owns_embedder:
+            self._embedder.close()
 
 
 def _speak(synthesizer: Any, language: str, voice: Voice) -> Audio:

@@ -23,7 +23,7 @@ from dubengine._errors import InvalidOption, ModelNotInstalled
 from dubengine._progress import Progress, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
-from dubengine.stages import Stems
+from dubengine.protocols import Stems
 
 SPEECH_SOURCE = "vocals"
 

@@ -27,7 +27,7 @@ from dubengine._errors import ModelNotInstalled
 from dubengine._progress import Progress, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
-from dubengine.stages import Stems
+from dubengine.protocols import Stems
 
 SAMPLE_RATE = 44_100
 N_FFT = 4096

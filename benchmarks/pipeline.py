@@ -54,10 +54,9 @@ def build_input(seconds: float, folder: Path) -> Path:
 
 
 def run_one(path: Path, device: str, target: str, overrides: dict) -> dict:
-    from dubengine import dub
-    from dubengine._align import AlignOptions
+    from dubengine import PipelineConfig, dub
     from dubengine._measure import measured
-    from dubengine._pipeline import PipelineConfig
+    from dubengine.pipeline.align import AlignOptions
 
     config = PipelineConfig(device=device)
     if "backend_options" in overrides:

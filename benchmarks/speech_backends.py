@@ -39,7 +39,7 @@ LINES = [
 
 
 def measure(case: str, device: str) -> dict[str, object]:
-    from dubengine._registry import create_backend
+    from dubengine.registry import create_backend
 
     stage, _, name = case.partition(":")
     name, _, length = name.partition("@")

@@ -15,9 +15,9 @@ import json
 import time
 from pathlib import Path
 
-from dubengine._metrics import character_error_rate
-from dubengine._registry import create_backend
 from dubengine.media.resample import resample
+from dubengine.quality.metrics import character_error_rate
+from dubengine.registry import create_backend
 from dubengine.samples import SENTENCES
 
 

@@ -4,6 +4,7 @@ Importing this package loads no model library; heavy imports happen inside backe
 """
 
 from ._errors import (
+    ApiError,
     BackendError,
     BackendUnavailable,
     DeviceUnavailable,
@@ -11,6 +12,8 @@ from ._errors import (
     DubError,
     InvalidOption,
     InvalidUrl,
+    JobNotCompleted,
+    JobNotFound,
     MediaError,
     ModelNotInstalled,
     ProcessingFailed,
@@ -18,26 +21,39 @@ from ._errors import (
     UnknownBackend,
     UnsupportedLanguage,
 )
-from ._types import LANGUAGES, Segment, Transcript, Word
+from ._options import AlignOptions, DubOptions, PipelineConfig
+from ._progress import STAGES, ProgressEvent, Stage
+from ._types import (
+    LANGUAGES,
+    LineFit,
+    MixReport,
+    Segment,
+    StageReport,
+    Transcript,
+    Turn,
+    Voice,
+    VoiceReport,
+    Word,
+)
+from .registry import available, register_backend
 
 __version__ = "0.1.0"
 
 # Loaded on first use, so ``import dubengine`` stays free of PyAV and model libraries.
 _LAZY = {
-    "dub": "._dub",
-    "DubResult": "._dub",
-    "AlignOptions": "._align",
-    "LineFit": "._align",
-    "DubOptions": "._pipeline",
-    "PipelineConfig": "._pipeline",
-    "Engine": "._jobs",
-    "Job": "._jobs",
-    "JobList": "._jobs",
-    "JobNotCompleted": "._jobs",
-    "JobNotFound": "._jobs",
-    "JobResult": "._jobs",
-    "JobStatus": "._jobs",
-    "UploadTarget": "._jobs",
+    "dub": ".dubbing",
+    "DubResult": ".dubbing",
+    "OutputFiles": ".dubbing",
+    "Pipeline": ".pipeline",
+    "PipelineResult": ".pipeline",
+    "QualityReport": ".quality",
+    "Engine": ".jobs",
+    "EngineHooks": ".jobs",
+    "Job": ".jobs",
+    "JobList": ".jobs",
+    "JobResult": ".jobs",
+    "JobStatus": ".jobs",
+    "UploadTarget": ".jobs",
     "Limits": ".media.limits",
 }
 
@@ -53,9 +69,24 @@ def __getattr__(name: str) -> object:
 __all__ = [
     *_LAZY,
     "LANGUAGES",
+    "STAGES",
+    "AlignOptions",
+    "DubOptions",
+    "LineFit",
+    "MixReport",
+    "PipelineConfig",
+    "ProgressEvent",
     "Segment",
+    "Stage",
+    "StageReport",
     "Transcript",
+    "Turn",
+    "Voice",
+    "VoiceReport",
     "Word",
+    "available",
+    "register_backend",
+    "ApiError",
     "BackendError",
     "BackendUnavailable",
     "DeviceUnavailable",
@@ -63,6 +94,8 @@ __all__ = [
     "DubError",
     "InvalidOption",
     "InvalidUrl",
+    "JobNotCompleted",
+    "JobNotFound",
     "MediaError",
     "ModelNotInstalled",
     "ProcessingFailed",

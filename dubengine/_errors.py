@@ -3,10 +3,14 @@
 The tree::
 
     DubError                      code "processing_failed", HTTP 500
-    ├── RequestError              a request is refused before a job exists (HTTP 4xx)
+    ├── RequestError              a request is refused (HTTP 4xx)
     │   ├── InvalidUrl            invalid_url
     │   ├── UnsupportedLanguage   unsupported_language
-    │   └── InvalidOption         invalid_request (an option out of its range)
+    │   ├── InvalidOption         invalid_request (an option out of its range)
+    │   ├── JobNotFound           not_found, 404
+    │   └── JobNotCompleted       job_not_completed, 409
+    ├── ApiError                  the server's own: unauthorized, rate_limited, ... (any status)
+    ├── InvalidJobState           a lifecycle move that is not allowed (a bug)
     ├── MediaError                the input is refused: video_too_long, video_too_short,
     │                             video_too_large or unsupported_format (one type, code per case)
     ├── DownloadFailed            download_failed
@@ -100,3 +104,31 @@ class ModelNotInstalled(BackendError):
 
 class DeviceUnavailable(BackendError):
     pass
+
+
+class JobNotFound(RequestError):
+    code: ClassVar[str] = "not_found"
+    status: ClassVar[int] = 404
+
+
+class JobNotCompleted(RequestError):
+    code: ClassVar[str] = "job_not_completed"
+    status: ClassVar[int] = 409
+
+
+class InvalidJobState(DubError):
+    """A job was asked to move in a way its lifecycle does not allow (a bug, not a request)."""
+
+    code: ClassVar[str] = "processing_failed"
+
+
+class ApiError(DubError):
+    """An HTTP error with an explicit code and status (auth, rate limit, signatures)."""
+
+    def __init__(
+        self, code: str, message: str, status: int, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]
+        self.status = status  # type: ignore[misc]
+        self.headers = headers or {}

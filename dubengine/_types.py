@@ -1,9 +1,20 @@
-"""The transcript: the one data model every stage reads and writes."""
+"""The data that flows through the stages: the transcript of segments (the one data model
+every stage reads and writes), and the typed results each stage hands on.
+
+Numpy and the media layer are named only for type checkers, so importing this module (and
+``dubengine``) stays cheap.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .media.decode import Audio
 
 LANGUAGES: dict[str, str] = {
     "en": "English",
@@ -91,3 +102,129 @@ class Transcript:
             for s in data.get("segments", ())
         )
         return cls(**{**data, "segments": segments})
+
+
+Speak = Callable[[str, float], "Audio"]  # (text, speed) → speech in one speaker's voice
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One stretch of one speaker, seconds on the source timeline."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stems:
+    """A separator's output: the two stems, same rate and length as each other."""
+
+    speech: Audio
+    background: Audio
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """How one speaker is spoken in the dub.
+
+    Attributes:
+        name: the synthesizer's voice, or a blend written "a*0.7+b*0.3".
+        style: the blended style vector, when ``name`` is a blend (Kokoro).
+        pitch_ratio: F0 scale applied after synthesis (1.0 = unchanged).
+        formant_ratio: spectral-envelope warp applied after synthesis (1.0 = unchanged).
+        similarity: speaker-embedding cosine between the speaker and this voice as adjusted.
+        reference: the speaker's clean speech, for synthesizers that clone.
+    """
+
+    name: str
+    style: np.ndarray | None = None
+    pitch_ratio: float = 1.0
+    formant_ratio: float = 1.0
+    similarity: float | None = None
+    reference: Audio | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceReport:
+    """Which voice a speaker got, as the result reports it."""
+
+    voice: str
+    pitch_semitones: float
+    formant_ratio: float
+    similarity: float | None
+
+    @classmethod
+    def of(cls, voice: Voice) -> VoiceReport:
+        import math
+
+        return cls(
+            voice=voice.name,
+            pitch_semitones=round(12 * math.log2(voice.pitch_ratio), 2),
+            formant_ratio=round(voice.formant_ratio, 3),
+            similarity=None if voice.similarity is None else round(voice.similarity, 4),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class LineFit:
+    """How one line was fitted. Times in seconds on the output timeline."""
+
+    id: int
+    source_start: float
+    source_end: float
+    start: float  # where the dubbed line begins: source_start + lag
+    end: float  # where it ends
+    text: str  # what is spoken (the translation, or its shortened form)
+    speed: float  # total speed-up against the voice's natural pace (1.0 = none)
+    tts_speed: float  # of which the synthesizer's own speed control
+    stretch: float  # of which the time-stretcher
+    borrowed: float  # seconds taken from the silence after the original line
+    overflow: float  # seconds past what was available (overlaps the next line, or cut)
+    shortened: int  # times the translation was shortened
+    method: str  # natural | tts-speed | stretched | borrowed | shortened | overflow
+
+    @property
+    def offset(self) -> float:
+        """Start error against the source line (0 by construction, lag aside)."""
+        return self.start - self.source_start
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedLine:
+    """A fitted line and the speech that will be heard for it."""
+
+    fit: LineFit
+    audio: Audio
+
+
+@dataclass(frozen=True, slots=True)
+class MixReport:
+    reference_lufs: float | None  # loudness of the original speech
+    dub_lufs: float | None  # loudness of the dub before matching
+    gain_db: float  # applied to the dub
+    peak_before_limit: float  # linear peak of the sum, before the limiter
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class StageReport:
+    """What one stage cost: wall time, peak memory, and how much of it models took."""
+
+    stage: str
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    load_seconds: float  # model loading, included in seconds
+    inference_seconds: float  # inside model calls, included in seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._types import Voice
 from .media.decode import Audio
-from .stages import Voice
 
 FRAME_MS = 5.0
 UNCHANGED = 0.02  # ratios within 2% of 1 are left alone: vocoding costs a little clarity

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from ._errors import DubError, MediaError, RequestError
+from ._progress import STAGES, ProgressEvent, no_progress, stage_of
+
+if TYPE_CHECKING:
+    from .dubbing import DubResult
+    from .quality import QualityReport
 
 app = typer.Typer(help="Local, offline dubbing engine.", no_args_is_help=True)
 console = Console()
@@ -114,46 +119,39 @@ def dub(
     ] = True,
 ) -> None:
     """Dubs a file and writes the result, subtitles and transcript beside it."""
-    from ._dub import dub as run_dub
-    from ._pipeline import STAGES, PipelineConfig
+    from ._options import DubOptions, PipelineConfig
+    from .dubbing import dub as run_dub
 
-    with _stage_bar(STAGES, quiet=as_json) as on_progress:
-        try:
-            result = run_dub(
-                path,
-                target,
-                source=source,
-                out=out,
-                reduce_accent=reduce_accent,
-                translation_lag_time=lag,
-                original_speech_volume=original_volume,
-                config=PipelineConfig(
-                    device=device,
-                    num_speakers=speakers,
-                    separator="spleeter" if separate else None,
-                ),
-                progress=on_progress,
-                quality=quality,
-                stems=stems,
-            )
-        except DubError as error:
-            raise fail(error) from error
+    try:
+        options = DubOptions(target_lang=target, source_lang=source, reduce_accent=reduce_accent,
+                             translation_lag_time=lag,
+                             original_speech_volume=original_volume).validate()  # fmt: skip
+        config = PipelineConfig(device=device, num_speakers=speakers,
+                                separator="spleeter" if separate else None)  # fmt: skip
+        with _stage_bar(quiet=as_json) as on_progress:
+            result = run_dub(path, out=out, config=config, progress=on_progress,
+                             quality=quality, stems=stems, **_as_kwargs(options))  # fmt: skip
+    except DubError as error:
+        raise fail(error) from error
     if as_json:
         console.print_json(json.dumps(result.to_dict(), default=str, ensure_ascii=False))
         return
     _print_result(result)
 
 
-def _print_result(result: object) -> None:
-    from ._dub import DubResult
+def _as_kwargs(options: object) -> dict[str, object]:
+    """``dub()``'s arguments for these options (the target is its own argument)."""
+    fields = dataclasses.asdict(options)  # type: ignore[call-overload]
+    return {"target": fields.pop("target_lang"), **fields}
 
-    assert isinstance(result, DubResult)
+
+def _print_result(result: DubResult) -> None:
     console.print(
         f"[bold green]dubbed[/] {result.source_language} → {result.target_language}: "
         f"{escape(str(result.output))}"
     )
-    for key, path in result.files.items():
-        console.print(f"  {key:22} {escape(str(path))}")
+    for key, path in result.files.to_dict().items():
+        console.print(f"  {key:22} {escape(path)}")
     table = Table(title="lines")
     speakers = {seg.id: seg.speaker or "" for seg in result.transcript.segments}
     for column in ("#", "who", "start", "speed", "how", "text"):
@@ -166,9 +164,9 @@ def _print_result(result: object) -> None:
     for column in ("speaker", "voice", "pitch", "formants", "similarity"):
         voices.add_column(column)
     for speaker, voice in result.voices.items():
-        similarity = voice["similarity"]
-        voices.add_row(speaker, escape(voice["voice"]), f"{voice['pitch_semitones']:+.1f} st",
-                       f"{voice['formant_ratio']:.2f}",
+        similarity = voice.similarity
+        voices.add_row(speaker, escape(voice.voice), f"{voice.pitch_semitones:+.1f} st",
+                       f"{voice.formant_ratio:.2f}",
                        "" if similarity is None else f"{similarity:.2f}")  # fmt: skip
     console.print(voices)
     total = sum(s.seconds for s in result.stages)
@@ -182,31 +180,31 @@ def _print_result(result: object) -> None:
         console.print(f"[yellow]warning[/] {escape(warning)}")
 
 
-def _print_quality(report: dict[str, object]) -> None:
+def _print_quality(report: QualityReport) -> None:
     table = Table(title="quality")
     for column in ("#", "offset", "speed", "overflow", "CER", "heard back"):
         table.add_column(column)
-    for line in report["lines"]:  # type: ignore[union-attr]
-        table.add_row(str(line["id"]), f"{line['measured_offset'] * 1000:+.0f} ms",
-                      f"{line['speed']:.2f}x", f"{line['overflow']:.2f} s", f"{line['cer']:.2f}",
-                      escape(line["heard"]))  # fmt: skip
+    for line in report.lines:
+        table.add_row(str(line.id), f"{line.measured_offset * 1000:+.0f} ms",
+                      f"{line.speed:.2f}x", f"{line.overflow:.2f} s", f"{line.cer:.2f}",
+                      escape(line.heard))  # fmt: skip
     console.print(table)
     console.print(
-        f"max |offset| {report['max_abs_offset'] * 1000:.0f} ms, max speed "  # type: ignore[operator]
-        f"{report['max_speed']:.2f}x, mean CER {report['mean_cer']:.3f}, speaker similarity "
-        f"{report['speaker_similarity']}, between dubbed voices "
-        f"{report['dubbed_voice_similarity']}, background {report['background']}, "
-        f"timeline {escape(str(report['timeline_png']))}"
+        f"max |offset| {report.max_abs_offset * 1000:.0f} ms, max speed "
+        f"{report.max_speed:.2f}x, mean CER {report.mean_cer:.3f}, speaker similarity "
+        f"{report.speaker_similarity}, between dubbed voices "
+        f"{report.dubbed_voice_similarity}, background {report.background}, "
+        f"timeline {escape(report.timeline_png)}"
     )
 
 
 @contextlib.contextmanager
-def _stage_bar(stages: tuple[tuple[str, str], ...], quiet: bool) -> Iterator[object]:
-    """A progress bar naming the stage; the callback takes (stage index, fraction)."""
+def _stage_bar(quiet: bool) -> Iterator[Callable[[ProgressEvent], None]]:
+    """A progress bar naming the stage, fed the pipeline's progress events."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     if quiet:
-        yield lambda index, fraction: None
+        yield no_progress
         return
     with Progress(
         TextColumn("[bold]{task.description:<28}"),
@@ -215,12 +213,12 @@ def _stage_bar(stages: tuple[tuple[str, str], ...], quiet: bool) -> Iterator[obj
         TimeElapsedColumn(),
         console=err_console,
     ) as bar:
-        task = bar.add_task("starting", total=len(stages))
+        task = bar.add_task("starting", total=len(STAGES))
 
-        def on_progress(index: int, fraction: float) -> None:
-            _, name = stages[index]
-            bar.update(task, completed=index + fraction,
-                       description=f"{index + 1}/{len(stages)} {name}")  # fmt: skip
+        def on_progress(event: ProgressEvent) -> None:
+            stage = stage_of(event.stage)
+            bar.update(task, completed=stage.number - 1 + (event.fraction or 0.0),
+                       description=f"{stage.number}/{len(STAGES)} {stage.name}")  # fmt: skip
 
         yield on_progress
 
@@ -238,7 +236,7 @@ def jobs_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Lists jobs, newest first."""
-    from ._jobs import Engine
+    from .jobs import Engine
 
     engine = Engine(data_dir, workers=0, start=False)
     try:
@@ -260,7 +258,7 @@ def jobs_list(
 @jobs_app.command("show")
 def jobs_show(job_id: str, data_dir: DataDir = Path("dubengine-data")) -> None:
     """Shows one job as the API returns it."""
-    from ._jobs import Engine
+    from .jobs import Engine
 
     engine = Engine(data_dir, workers=0, start=False)
     try:
@@ -315,24 +313,25 @@ def serve(
 
     import uvicorn
 
-    from ._jobs import Engine
-    from ._pipeline import PipelineConfig
-    from .server import ServerSettings, create_app, tokens_from
+    from ._options import PipelineConfig
+    from .jobs import Engine
+    from .server import ServerSettings, create_app, server_hooks, tokens_from
 
     tokens = tokens_from(token)
     if not tokens:
         err_console.print("give at least one --token or set DUBENGINE_API_TOKENS")
         raise typer.Exit(EXIT_BAD_INPUT)
+    settings = ServerSettings(
+        tokens=tokens, public_url=public_url or f"http://{host}:{port}", rate_limit=rate_limit
+    )
     engine = Engine(
         data_dir,
         workers=workers,
         config=PipelineConfig(device=device, keep_models_warm=True),
         trust_private_urls=trusted_network or False,
+        hooks=server_hooks(settings, data_dir),
         result_ttl=timedelta(seconds=download_ttl),
         upload_ttl=timedelta(seconds=upload_ttl),
-    )
-    settings = ServerSettings(
-        tokens=tokens, public_url=public_url or f"http://{host}:{port}", rate_limit=rate_limit
     )
     try:
         uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="info")

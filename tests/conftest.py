@@ -242,7 +242,7 @@ def conversation_video(tmp_path_factory) -> Conversation:
 
 @pytest.fixture(scope="session")
 def warm_pipeline():
-    from dubengine._pipeline import Pipeline, PipelineConfig
+    from dubengine import Pipeline, PipelineConfig
 
     pipeline = Pipeline(PipelineConfig(device="cpu", keep_models_warm=True))
     yield pipeline

@@ -9,7 +9,7 @@ import pytest
 
 from dubengine import BackendUnavailable, DeviceUnavailable, InvalidOption, UnknownBackend
 from dubengine._device import resolve_device
-from dubengine._registry import available, backend_class, register_backend
+from dubengine.registry import available, backend_class, register_backend
 
 
 def test_unknown_backend_error_lists_known_names():
@@ -19,10 +19,10 @@ def test_unknown_backend_error_lists_known_names():
 
 
 def test_backend_with_missing_dependency_says_how_to_install(monkeypatch):
-    from dubengine import _registry
+    from dubengine import registry
 
     monkeypatch.setitem(
-        _registry._registry, ("translator", "ghost"), ("ghost_mt_pkg:Ghost", "pip install ghost")
+        registry._registry, ("translator", "ghost"), ("ghost_mt_pkg:Ghost", "pip install ghost")
     )
     with pytest.raises(BackendUnavailable, match="pip install ghost"):
         backend_class("translator", "ghost")
@@ -31,7 +31,7 @@ def test_backend_with_missing_dependency_says_how_to_install(monkeypatch):
 def test_listing_backends_imports_none_of_them():
     assert {"kokoro", "espeak-ng"} <= set(available("synthesizer"))
     code = (
-        "import sys; from dubengine._registry import available; available('synthesizer'); "
+        "import sys; from dubengine.registry import available; available('synthesizer'); "
         "print([m for m in sys.modules if m.startswith('dubengine.backends.')])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

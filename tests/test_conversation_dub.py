@@ -8,11 +8,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dubengine import dub
-from dubengine._metrics import si_sdr
-from dubengine._pipeline import Pipeline
+from dubengine import Pipeline, dub
 from dubengine.media import decode_audio, probe
 from dubengine.media.resample import resample
+from dubengine.quality.metrics import si_sdr
 
 RATE = 48_000
 FIRST_WORD_SEC = 6.69  # two_speakers_en.rttm: nobody speaks before this
@@ -41,7 +40,7 @@ def test_the_picture_and_length_are_kept(conversation_video, dubbed):
 
 def test_the_background_is_kept_under_the_dub(conversation_video, dubbed):
     result, output = dubbed
-    speech = decode_audio(result.files["stem_dubbed_speech_wav"], RATE, 2)
+    speech = decode_audio(result.files.stem_dubbed_speech_wav, RATE, 2)
     truth = conversation_video.background.samples
     n = min(output.n_samples, speech.n_samples, truth.shape[1])
     residual = output.samples[:, :n] - speech.samples[:, :n]
@@ -55,7 +54,7 @@ def test_the_background_is_kept_under_the_dub(conversation_video, dubbed):
     ceiling = float(np.corrcoef(original, truth_before)[0, 1])
     print(f"background: SI-SDR of (output - dubbed speech) against the true background "
           f"{score:.1f} dB; correlation with it before anyone speaks {correlation:.3f} (the "
-          f"input file's: {ceiling:.3f}); report {result.quality['background']}")  # fmt: skip
+          f"input file's: {ceiling:.3f}); report {result.quality.background}")  # fmt: skip
     assert score >= 8.0
     assert correlation >= 0.98 * ceiling
 
@@ -79,10 +78,10 @@ def test_no_english_is_left_in_the_output(dubbed, transcriber):
 def test_each_speaker_gets_a_voice_of_their_own(dubbed):
     result, _ = dubbed
     speakers = {s.speaker for s in result.transcript.segments}
-    voices = {speaker: result.voices[speaker] for speaker in speakers}
+    voices = {speaker: result.voices[speaker].to_dict() for speaker in speakers}
     print(f"speakers found: {len(speakers)}; voices: {voices}; dubbed voice similarity "
-          f"{result.quality['dubbed_voice_similarity']}; to the originals "
-          f"{result.quality['speaker_similarity']}")  # fmt: skip
+          f"{result.quality.to_dict()['dubbed_voice_similarity']}; to the originals "
+          f"{result.quality.to_dict()['speaker_similarity']}")  # fmt: skip
     assert len(speakers) == 2
     identities = {(v["voice"], v["pitch_semitones"], v["formant_ratio"]) for v in voices.values()}
     assert len(identities) == len(speakers)

@@ -9,11 +9,11 @@ import pytest
 from conftest import SPEECH, require
 
 from dubengine._errors import BackendUnavailable, InvalidOption, ModelNotInstalled
-from dubengine._lines import assign_speakers
-from dubengine._metrics import diarization_error_rate, read_rttm
-from dubengine._registry import create_backend
 from dubengine._types import Segment, Word
 from dubengine.media import Audio, decode_audio
+from dubengine.pipeline.lines import assign_speakers
+from dubengine.quality.metrics import diarization_error_rate, read_rttm
+from dubengine.registry import create_backend
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,7 @@ def envelope(samples: np.ndarray, rate: int, window: float = 0.02) -> np.ndarray
 def without_background(result) -> np.ndarray:
     """The output (16 kHz mono) with the background stem taken out: what the dub added."""
     out = decode_audio(result.output, 16_000).mono()
-    background = decode_audio(result.files["stem_background_wav"], 16_000).mono()
+    background = decode_audio(result.files.stem_background_wav, 16_000).mono()
     n = min(len(out), len(background))
     return out[:n] - background[:n]
 
@@ -87,12 +87,12 @@ def test_every_line_starts_where_its_original_did(jfk_es):
 
 def test_subtitles_and_transcript_are_written_beside_the_output(jfk_es):
     files = jfk_es.files
-    assert all(path.is_file() for path in files.values())
-    srt = files["subtitles_target_srt"].read_text()
+    assert all(path.is_file() for path in files.paths())
+    srt = files.subtitles_target_srt.read_text()
     assert srt.startswith("1\n00:00:00,000 --> ")
-    assert files["subtitles_target_vtt"].read_text().startswith("WEBVTT")
-    assert "ask not" in files["subtitles_source_srt"].read_text().lower()
-    data = json.loads(files["transcript_json"].read_text())
+    assert files.subtitles_target_vtt.read_text().startswith("WEBVTT")
+    assert "ask not" in files.subtitles_source_srt.read_text().lower()
+    data = json.loads(files.transcript_json.read_text())
     assert data["target_language"] == "es"
     assert len(data["fits"]) == len(data["transcript"]["segments"])
     assert [s["name"] for s in data["stages"]] == [
@@ -122,7 +122,7 @@ def test_original_speech_is_audible_underneath_at_the_asked_volume(jfk_es, jfk_e
         """Least-squares weight of the original in what is neither background nor dub, where
         the original speaks and no dubbed line plays."""
         out = decode_audio(result.output, 16_000).mono()
-        rest = sum(decode_audio(result.files[k], 16_000).mono()[: len(out)]
+        rest = sum(decode_audio(getattr(result.files, k), 16_000).mono()[: len(out)]
                    for k in ("stem_background_wav", "stem_dubbed_speech_wav"))  # fmt: skip
         n = min(len(out), len(original), len(rest))
         quiet = np.zeros(n, dtype=bool)

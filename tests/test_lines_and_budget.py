@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dubengine._budget import budget_chars, clean_translation
-from dubengine._lines import MAX_LINE_SEC, words_to_lines
-from dubengine._metrics import character_error_rate, normalize_text
 from dubengine._types import Segment, Transcript, Word
+from dubengine.pipeline.lines import MAX_LINE_SEC, words_to_lines
+from dubengine.quality.metrics import character_error_rate, normalize_text
 
 
 def words(*spec: tuple[float, float, str]) -> list[Word]:

@@ -14,7 +14,7 @@ CAP = 1.3
 
 
 def test_every_line_is_reported_with_measured_timing_and_speed(jfk_es):
-    report = jfk_es.quality
+    report = jfk_es.quality.to_dict()
     assert len(report["lines"]) == len(jfk_es.transcript.segments) == len(jfk_es.fits)
     for line, fit in zip(report["lines"], jfk_es.fits, strict=True):
         assert line["id"] == fit.id and line["start"] == fit.start
@@ -28,13 +28,13 @@ def test_every_line_is_reported_with_measured_timing_and_speed(jfk_es):
 def test_reported_offsets_match_the_written_audio(jfk_es):
     """Find each line's onset in the output file independently; it agrees with the report."""
     out = decode_audio(jfk_es.output, 16_000).mono()
-    background = decode_audio(jfk_es.files["stem_background_wav"], 16_000).mono()
+    background = decode_audio(jfk_es.files.stem_background_wav, 16_000).mono()
     audio = out[: len(background)] - background[: len(out)]  # what the dub added
     hop = 160
     env = np.sqrt((audio[: len(audio) // hop * hop].reshape(-1, hop) ** 2).mean(axis=1))
     ends = {fit.id: fit.end for fit in jfk_es.fits}
     previous_end = 0.0
-    for line in jfk_es.quality["lines"]:
+    for line in jfk_es.quality.to_dict()["lines"]:
         first = int(max(line["start"] - 0.3, previous_end + 0.01) * 100)
         previous_end = ends[line["id"]]
         window = env[max(0, first) : first + 100]
@@ -43,7 +43,7 @@ def test_reported_offsets_match_the_written_audio(jfk_es):
 
 
 def test_dubbed_lines_are_intelligible_spanish(jfk_es):
-    report = jfk_es.quality
+    report = jfk_es.quality.to_dict()
     for line in report["lines"]:
         assert 0.0 <= line["cer"] <= 2.0 and line["heard"].strip()
     assert report["mean_cer"] == pytest.approx(
@@ -53,16 +53,16 @@ def test_dubbed_lines_are_intelligible_spanish(jfk_es):
 
 
 def test_speaker_similarity_is_measured_per_speaker(jfk_es):
-    similarity = jfk_es.quality["speaker_similarity"]
+    similarity = jfk_es.quality.to_dict()["speaker_similarity"]
     assert set(similarity) == {"SPEAKER_00"}
     assert -1.0 <= similarity["SPEAKER_00"] <= 1.0
 
 
 def test_timeline_picture_and_report_are_stored_with_the_result(jfk_es):
-    png = jfk_es.files["timeline_png"]
+    png = jfk_es.files.timeline_png
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
-    stored = json.loads(jfk_es.files["transcript_json"].read_text())
-    assert stored["quality"]["lines"] == jfk_es.quality["lines"]
+    stored = json.loads(jfk_es.files.transcript_json.read_text())
+    assert stored["quality"]["lines"] == jfk_es.quality.to_dict()["lines"]
     background = stored["quality"]["background"]
     assert background["separated"] is True
     # where no dubbed line plays the mix is the background, so it follows it closely

@@ -12,7 +12,7 @@ import pytest
 from conftest import SPEECH, require
 
 from dubengine import DownloadFailed, Engine, InvalidUrl, JobStatus, MediaError
-from dubengine._sources import AddressPolicy, fetch, parse_source
+from dubengine.jobs.sources import AddressPolicy, fetch, parse_source
 from dubengine.media import Limits
 
 LOCAL_ONLY = AddressPolicy.of(["127.0.0.1/32"])  # the test server, and nothing else private

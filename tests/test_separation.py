@@ -7,9 +7,9 @@ import pytest
 from conftest import SPEECH, SPEECH_OVER_BACKGROUND_DB, VIDEO, require
 
 from dubengine._errors import InvalidOption, ModelNotInstalled
-from dubengine._metrics import si_sdr
-from dubengine._registry import create_backend
 from dubengine.media import Audio, decode_audio
+from dubengine.quality.metrics import si_sdr
+from dubengine.registry import create_backend
 from dubengine.samples import under_speech
 
 RATE = 44_100

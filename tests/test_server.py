@@ -17,7 +17,7 @@ from conftest import DATA, SPEECH, require
 
 from dubengine import Engine
 from dubengine.media import probe
-from dubengine.server import ServerSettings, create_app
+from dubengine.server import ServerSettings, create_app, server_hooks
 
 TOKENS = {"token-a", "token-b"}
 REFERENCE = DATA.parent / "reference" / "dubbing-api.txt"
@@ -52,18 +52,22 @@ class RunningServer:
         self.thread.join(10)
 
 
+def served_engine(data_dir: Path, settings: ServerSettings, **engine) -> Engine:
+    """An engine built the way ``dubengine serve`` builds it, with the server's hooks."""
+    return Engine(data_dir, hooks=server_hooks(settings, data_dir), **engine)
+
+
 def start(tmp_path: Path, warm_pipeline, **settings) -> tuple[RunningServer, Engine]:
-    engine = Engine(tmp_path / "data", workers=1, pipeline_factory=lambda: warm_pipeline)
     port = free_port()
-    running = RunningServer(
-        engine,
-        ServerSettings(
-            tokens=set(TOKENS),
-            public_url=f"http://127.0.0.1:{port}",
-            **({"rate_limit": 1000} | settings),
-        ),
+    chosen = ServerSettings(
+        tokens=set(TOKENS),
+        public_url=f"http://127.0.0.1:{port}",
+        **({"rate_limit": 1000} | settings),
     )
-    return running, engine
+    engine = served_engine(
+        tmp_path / "data", chosen, workers=1, pipeline_factory=lambda: warm_pipeline
+    )
+    return RunningServer(engine, chosen), engine
 
 
 @pytest.fixture(scope="module")
@@ -235,13 +239,13 @@ def test_tampered_or_expired_upload_urls_are_refused(server):
 def test_an_upload_over_the_cap_is_refused_without_filling_the_disk(tmp_path, warm_pipeline):
     from dubengine.media import Limits
 
-    engine = Engine(
-        tmp_path / "data", workers=0, start=False, limits=Limits(max_file_size_bytes=100_000)
-    )
     port = free_port()
-    running = RunningServer(
-        engine, ServerSettings(tokens=set(TOKENS), public_url=f"http://127.0.0.1:{port}")
-    )
+    settings = ServerSettings(tokens=set(TOKENS), public_url=f"http://127.0.0.1:{port}")
+    engine = served_engine(
+        tmp_path / "data", settings, workers=0, start=False,
+        limits=Limits(max_file_size_bytes=100_000),
+    )  # fmt: skip
+    running = RunningServer(engine, settings)
     try:
         target = upload_target_at(running.url)
 

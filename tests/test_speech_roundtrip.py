@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from dubengine._metrics import character_error_rate
-from dubengine._synthesis import synthesizer_for
 from dubengine._types import LANGUAGES
 from dubengine.media.resample import resample
+from dubengine.pipeline.synthesize import synthesizer_for
+from dubengine.quality.metrics import character_error_rate
 from dubengine.samples import SENTENCES
 
 # Mean CER over the three sample sentences, measured / ceiling:

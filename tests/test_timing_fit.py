@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dubengine._align import AlignOptions, align
 from dubengine._types import Segment
+from dubengine.pipeline.align import AlignOptions, align
 
 CAP = AlignOptions().max_speed
 # Lines of two_speakers_en.wav with Spanish translations, and how much longer each one's

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import SPEECH, require
 
-from dubengine._metrics import word_error_rate
 from dubengine._progress import ProgressEvent
 from dubengine.media import decode_audio
+from dubengine.quality.metrics import word_error_rate
 
 JFK = (
     "And so, my fellow Americans, ask not what your country can do for you, "

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import SPEECH, require
 
-from dubengine._metrics import read_rttm
 from dubengine._voicing import adjust_voice, median_f0, semitones, speak_as
 from dubengine.media import Audio, decode_audio
+from dubengine.quality.metrics import read_rttm
 from dubengine.samples import SENTENCES
 
 # Lines the voices are heard speaking in the checks (not the sentences the matcher samples).

@@ -1,18 +1,24 @@
-"""Backends by name: (stage, name) → "module:Class", imported on first use.
+"""Backends by (role, name) → "module:Class", imported on first use.
 
 Listing names imports nothing. A backend whose optional dependency is missing fails with the
-pip command that installs it, and only when it is asked for.
+pip command that installs it, and only when it is asked for. What a backend takes (device,
+cache folder, a speaker embedder, model paths...) is read from its constructor, so options
+it does not take are refused by name.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import types
 from typing import Any
 
-from ._errors import BackendUnavailable, UnknownBackend
+from ._errors import BackendUnavailable, InvalidOption, UnknownBackend
 
-STAGES = (
+# What a pipeline hands a backend itself, when its constructor takes it.
+PROVIDED = ("device", "cache", "embedder")
+
+ROLES = (
     "separator",
     "transcriber",
     "diarizer",
@@ -22,7 +28,7 @@ STAGES = (
     "embedder",
 )
 
-# (stage, name) → (target, install hint)
+# (role, name) → (target, install hint)
 _registry: dict[tuple[str, str], tuple[str | type, str]] = {
     ("separator", "spleeter"): (
         "dubengine.backends.sep_spleeter:SpleeterSeparator",
@@ -72,32 +78,36 @@ _registry: dict[tuple[str, str], tuple[str | type, str]] = {
 registry = types.MappingProxyType(_registry)
 
 
-def available(stage: str) -> list[str]:
-    """Backend names known for ``stage`` (whether or not their dependencies are installed)."""
-    return sorted(name for s, name in _registry if s == stage)
+def available(role: str) -> list[str]:
+    """Backend names known for ``role`` (whether or not their dependencies are installed)."""
+    return sorted(name for r, name in _registry if r == role)
 
 
 def register_backend(
-    stage: str, name: str, target: str | type, hint: str = "", clobber: bool = False
+    role: str, name: str, target: str | type, hint: str = "", clobber: bool = False
 ) -> None:
     """Adds a backend: ``target`` is a class or "module:Class"."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    if (stage, name) in _registry and not clobber:
-        raise ValueError(f"{stage} backend {name!r} is already registered")
-    _registry[stage, name] = (target, hint)
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    if (role, name) in _registry and not clobber:
+        raise ValueError(f"{role} backend {name!r} is already registered")
+    _registry[role, name] = (target, hint)
 
 
-def backend_class(stage: str, name: str) -> type:
-    """The class registered for (stage, name), importing its module now.
+def unregister_backend(role: str, name: str) -> None:
+    _registry.pop((role, name), None)
+
+
+def backend_class(role: str, name: str) -> type:
+    """The class registered for (role, name), importing its module now.
 
     Raises:
         UnknownBackend: no such name; the message lists the known ones.
         BackendUnavailable: its dependencies are not installed; the message says how.
     """
-    if (stage, name) not in _registry:
-        raise UnknownBackend(f"no {stage} backend {name!r}; known: {available(stage)}")
-    target, hint = _registry[stage, name]
+    if (role, name) not in _registry:
+        raise UnknownBackend(f"no {role} backend {name!r}; known: {available(role)}")
+    target, hint = _registry[role, name]
     if isinstance(target, type):
         return target
     module_name, _, class_name = target.partition(":")
@@ -105,12 +115,32 @@ def backend_class(stage: str, name: str) -> type:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise BackendUnavailable(
-            f"{stage} backend {name!r} needs a package that is not installed "
+            f"{role} backend {name!r} needs a package that is not installed "
             f"({exc.name or exc}); install it with: {hint}"
         ) from exc
     return getattr(module, class_name)
 
 
-def create_backend(stage: str, name: str, **options: Any) -> Any:
+def accepts(role: str, name: str) -> tuple[str, ...]:
+    """The constructor arguments the backend takes (imports it)."""
+    parameters = inspect.signature(backend_class(role, name)).parameters.values()
+    return tuple(
+        p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+
+
+def check_options(role: str, name: str, options: dict[str, Any]) -> None:
+    """Raises InvalidOption for an argument the backend does not take, naming those it does."""
+    known = accepts(role, name)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        valid = ", ".join(k for k in known if k not in PROVIDED) or "none"
+        raise InvalidOption(
+            f"{role} backend {name!r} takes no option {unknown[0]!r}; its options: {valid}"
+        )
+
+
+def create_backend(role: str, name: str, **options: Any) -> Any:
     """An instance of the named backend, built with ``options`` (device, model, ...)."""
-    return backend_class(stage, name)(**options)
+    check_options(role, name, options)
+    return backend_class(role, name)(**options)

@@ -1,4 +1,4 @@
-"""Words → lines a dubber would speak.
+"""Dub units: words → lines a dubber would speak, each of one speaker.
 
 Whisper cuts audio into 30-second windows and its segments follow them, not the speech. We
 regroup its timed words: a line ends at a sentence end or a long pause; a line too long to
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ._types import Segment, Word
+from .._types import Segment, Word
 
 SENTENCE_END = tuple(".!?。！？…")
 CLAUSE_END = tuple(",;:、，；：")

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ._align import PlacedLine
-from ._metrics import character_error_rate
-from ._types import Transcript
-from .media.decode import Audio
-from .media.resample import resample
+from .._types import PlacedLine, Transcript
+from ..media.decode import Audio
+from ..media.resample import resample
+from .metrics import character_error_rate
 
 ONSET_FRAME = 0.01  # seconds per envelope frame when finding where a line starts
 
@@ -40,6 +39,24 @@ class LineQuality:
     cer: float  # character error rate of ``heard`` against ``text``
 
 
+@dataclass(frozen=True, slots=True)
+class QualityReport:
+    """A finished dub, measured: per line (``lines``) and over the whole dub."""
+
+    lines: tuple[LineQuality, ...]
+    max_abs_offset: float
+    max_speed: float
+    total_overflow: float
+    mean_cer: float
+    speaker_similarity: dict[str, float | None]  # per speaker, original vs dubbed voice
+    dubbed_voice_similarity: dict[str, float]  # per pair "A|B" of dubbed voices
+    background: dict[str, Any]
+    timeline_png: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"lines": [asdict(line) for line in self.lines]}
+
+
 def quality_report(
     transcript: Transcript,
     placed: Sequence[PlacedLine],
@@ -52,7 +69,7 @@ def quality_report(
     timeline_png: Path,
     background: Audio | None = None,
     mixed: Audio | None = None,
-) -> dict[str, Any]:
+) -> QualityReport:
     """Measures a finished dub; writes the timeline picture to ``timeline_png``.
 
     ``original`` is the original speech (the speech stem when separation ran), ``background``
@@ -86,17 +103,17 @@ def quality_report(
         )
     similarity, between = _speaker_similarity(transcript, placed, original, embedder)
     draw_timeline(transcript, placed, timeline_png)
-    return {
-        "lines": [asdict(q) for q in lines],
-        "max_abs_offset": max((abs(q.measured_offset) for q in lines), default=0.0),
-        "max_speed": max((q.speed for q in lines), default=1.0),
-        "total_overflow": round(sum(q.overflow for q in lines), 4),
-        "mean_cer": round(float(np.mean([q.cer for q in lines])) if lines else 0.0, 4),
-        "speaker_similarity": similarity,
-        "dubbed_voice_similarity": between,
-        "background": _background(dub_track, track_rate, original, background, mixed),
-        "timeline_png": str(timeline_png),
-    }
+    return QualityReport(
+        lines=tuple(lines),
+        max_abs_offset=max((abs(q.measured_offset) for q in lines), default=0.0),
+        max_speed=max((q.speed for q in lines), default=1.0),
+        total_overflow=round(sum(q.overflow for q in lines), 4),
+        mean_cer=round(float(np.mean([q.cer for q in lines])) if lines else 0.0, 4),
+        speaker_similarity=similarity,
+        dubbed_voice_similarity=between,
+        background=_background(dub_track, track_rate, original, background, mixed),
+        timeline_png=str(timeline_png),
+    )
 
 
 def _onset(

@@ -8,26 +8,86 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ._align import PlacedLine
-from .media.decode import Audio
-from .media.resample import resample
+from .._progress import Progress, ProgressEvent
+from .._types import MixReport, PlacedLine, Transcript
+from ..media import MediaInfo, write_output, write_wav
+from ..media.decode import Audio
+from ..media.resample import resample
 
 MIX_RATE = 48_000
 MAX_GAIN_DB = 20.0  # a silent-looking reference must not blow the dub up
 LIMITER_DB = 3.0  # the most the limiter may take off the dub's peaks for loudness
 FADE_SEC = 0.01
+GATE_MARGIN_SEC = 0.3  # speech-stem audio this far outside every line goes back to the background
 
 
 @dataclass(frozen=True, slots=True)
-class MixReport:
-    reference_lufs: float | None  # loudness of the original speech
-    dub_lufs: float | None  # loudness of the dub before matching
-    gain_db: float  # applied to the dub
-    peak_before_limit: float  # linear peak of the sum, before the limiter
+class Mixed:
+    """Stage 7's output: the written file and the tracks that went into it (for the
+    quality report and the stems)."""
+
+    output: Path
+    report: MixReport
+    dub_track: np.ndarray  # the placed lines, mono at MIX_RATE, before the gain
+    speech: Audio  # the original speech, gated to the lines
+    background: Audio | None
+    mixed: Audio
+    stems: dict[str, Path] = field(default_factory=dict)
+
+
+def mix_dub(
+    placed: Sequence[PlacedLine],
+    transcript: Transcript,
+    speech: Audio,
+    background: Audio | None,
+    info: MediaInfo,
+    original_volume: float,
+    out_path: Path,
+    progress: Progress,
+    write_stems: bool = False,
+) -> Mixed:
+    """Places the lines, mixes them over the background and writes the output."""
+    dub = place(placed, info.duration, MIX_RATE)
+    if background is not None:
+        # Outside the lines there is no speech to replace: what the separator put in the
+        # speech stem there is background it mistook, so it goes back.
+        gate = speech_gate(transcript, speech.n_samples, MIX_RATE, GATE_MARGIN_SEC)
+        background = Audio(background.samples + speech.samples * (1 - gate), MIX_RATE)
+        speech = Audio(speech.samples * gate, MIX_RATE)
+    mixed, report = mix(dub, reference_speech=speech, background=background, original=speech,
+                        original_volume=original_volume)  # fmt: skip
+    progress(ProgressEvent("mixing", 1, 2))
+    stems = {}
+    if write_stems:
+        stems = _write_stems(dub * 10 ** (report.gain_db / 20), background, out_path)
+    output = write_output(mixed, info, out_path)
+    return Mixed(output, report, dub, speech, background, mixed, stems)
+
+
+def _write_stems(dubbed: np.ndarray, background: Audio | None, out_path: Path) -> dict[str, Path]:
+    stem = out_path.with_suffix("")
+    files = {
+        "stem_dubbed_speech_wav": write_wav(
+            Audio(dubbed[None, :].astype(np.float32), MIX_RATE), f"{stem}.dubbed_speech.wav"
+        )
+    }
+    if background is not None:
+        files["stem_background_wav"] = write_wav(background, f"{stem}.background.wav")
+    return files
+
+
+def speech_gate(transcript: Transcript, n: int, rate: int, margin: float) -> np.ndarray:
+    """1 within ``margin`` of every line, 0 elsewhere, with 50 ms ramps; shaped (n,)."""
+    gate = np.zeros(n, dtype=np.float32)
+    for segment in transcript.segments:
+        gate[max(0, int((segment.start - margin) * rate)) : int((segment.end + margin) * rate)] = 1
+    ramp = max(1, int(0.05 * rate))
+    return np.convolve(gate, np.ones(ramp, dtype=np.float32) / ramp, mode="same")
 
 
 def place(lines: Sequence[PlacedLine], duration: float, rate: int = MIX_RATE) -> np.ndarray:

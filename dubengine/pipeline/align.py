@@ -23,64 +23,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._budget import MIN_CHARS, spoken_length
-from ._types import Segment
-from .media.decode import Audio
+from .._budget import MIN_CHARS, spoken_length
+from .._options import AlignOptions
+from .._progress import Progress, ProgressEvent, no_progress
+from .._types import LineFit, PlacedLine, Segment, Speak
+from ..media.decode import Audio
 
-Speak = Callable[[str, float], Audio]  # (text, speed) → speech
+__all__ = ["AlignOptions", "LineFit", "PlacedLine", "Shorten", "align", "time_stretch"]
+
 # (lines, max spoken characters of each) → a shorter text for each, in one batch
 Shorten = Callable[[Sequence[Segment], Sequence[int]], list[str]]
-Progress = Callable[[float], None]  # fraction of lines placed
 CAP_TOLERANCE = 1.01  # _render may land up to 1% over the cap; beyond it a window is hopeless
-
-
-@dataclass(frozen=True, slots=True)
-class AlignOptions:
-    """How far a line may be pushed to fit.
-
-    Attributes:
-        max_speed: the fastest a line may be spoken, relative to the voice's natural pace
-            (1.3: at most 30% faster). Native speed and time-stretch together stay below it.
-        tts_max_speed: how much of that the synthesizer's own speed control provides before
-            the time-stretcher takes over.
-        gap: seconds of silence kept before the next line when borrowing.
-        shorten_rounds: times a line that still does not fit is sent back to the translator.
-    """
-
-    max_speed: float = 1.3
-    tts_max_speed: float = 1.3
-    gap: float = 0.1
-    shorten_rounds: int = 2
-
-
-@dataclass(frozen=True, slots=True)
-class LineFit:
-    """How one line was fitted. Times in seconds on the output timeline."""
-
-    id: int
-    source_start: float
-    source_end: float
-    start: float  # where the dubbed line begins: source_start + lag
-    end: float  # where it ends
-    text: str  # what is spoken (the translation, or its shortened form)
-    speed: float  # total speed-up against the voice's natural pace (1.0 = none)
-    tts_speed: float  # of which the synthesizer's own speed control
-    stretch: float  # of which the time-stretcher
-    borrowed: float  # seconds taken from the silence after the original line
-    overflow: float  # seconds past what was available (overlaps the next line, or cut)
-    shortened: int  # times the translation was shortened
-    method: str  # natural | tts-speed | stretched | borrowed | shortened | overflow
-
-    @property
-    def offset(self) -> float:
-        """Start error against the source line (0 by construction, lag aside)."""
-        return self.start - self.source_start
-
-
-@dataclass(frozen=True, slots=True)
-class PlacedLine:
-    fit: LineFit
-    audio: Audio
 
 
 @dataclass(slots=True)
@@ -105,14 +58,13 @@ def align(
     duration: float,
     lag: float = 0.0,
     options: AlignOptions | None = None,
-    progress: Progress | None = None,
+    progress: Progress = no_progress,
 ) -> list[PlacedLine]:
     """Fits every line; ``natural`` holds each line's speech at speed 1.0, by segment id.
 
     Lines are fitted in rounds: all that fit are placed, then every line that does not is
     shortened in one batch (a translator is far faster on a batch than line by line)."""
     options = options or AlignOptions()
-    report = progress or (lambda fraction: None)
     todo = [
         _line(segments, i, natural, speak_for(segment), duration, lag, options)
         for i, segment in enumerate(segments)
@@ -126,7 +78,7 @@ def align(
                 left.append(line)
             else:
                 placed[line.segment.id] = fitted
-                report(len(placed) / len(segments))
+                progress(ProgressEvent("aligning", len(placed), len(segments)))
         todo = left
         if not todo or shorten is None or attempt == options.shorten_rounds:
             break
@@ -138,7 +90,7 @@ def align(
             placed[line.segment.id] = _overflow(line, lag, options)
     for line in todo:
         placed[line.segment.id] = _overflow(line, lag, options)
-    report(1.0)
+    progress(ProgressEvent("aligning", 1, 1))
     return [placed[segment.id] for segment in segments]
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from ._errors import DownloadFailed, InvalidUrl, MediaError
-from .media import Limits
-from .media.validate import human_size
+from .._errors import DownloadFailed, InvalidUrl, MediaError
+from ..media import Limits
+from ..media.validate import human_size
 
 _CHUNK = 1 << 20
 MAX_REDIRECTS = 5

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ._align import LineFit
-from ._mix import MixReport
-from ._pipeline import DubOptions, Pipeline, PipelineConfig, PipelineResult, StageProgress
-from ._types import Transcript
+from ._options import DubOptions, PipelineConfig
+from ._progress import Progress, no_progress
+from ._types import LineFit, MixReport, StageReport, Transcript, VoiceReport
 from .media import Limits, MediaInfo, output_suffix, validate
+from .pipeline import Pipeline, PipelineResult
 from .subtitles import to_srt, to_vtt
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFiles:
+    """The files written beside the dub; None where not asked for."""
+
+    subtitles_target_srt: Path
+    subtitles_target_vtt: Path
+    subtitles_source_srt: Path
+    subtitles_source_vtt: Path
+    transcript_json: Path | None = None
+    stem_dubbed_speech_wav: Path | None = None
+    stem_background_wav: Path | None = None
+    timeline_png: Path | None = None
+
+    def paths(self) -> list[Path]:
+        return [path for path in self._items().values()]
+
+    def _items(self) -> dict[str, Path]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not None}  # fmt: skip
+
+    def to_dict(self) -> dict[str, str]:
+        return {name: str(path) for name, path in self._items().items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,87 +48,89 @@ class DubResult:
 
     Attributes:
         output: the dubbed media file.
-        files: the files written beside it: "subtitles_target_srt", "subtitles_target_vtt",
-            "subtitles_source_srt", "subtitles_source_vtt", "transcript_json".
+        files: the files written beside it (subtitles in both languages, the transcript JSON,
+            stems and the timeline when asked for).
         input_duration: seconds.
         source_language: detected (or given) language of the input speech.
         target_language: the dub's language.
         transcript: every line with speaker, source text, translation and word timings.
         fits: per line, where it was placed, how much it was sped up, and how it was fitted.
-        stages: per stage, wall time, peak memory and model load time.
+        stages: per stage, wall time, peak memory, model load and inference time.
+        mix: the loudness match and the limiter's work.
+        voices: per speaker, the voice that speaks for them and how near it is.
         warnings: what the user should know about this dub.
+        quality: the measured dub (``quality=True``), else None.
     """
 
     output: Path
-    files: dict[str, Path]
+    files: OutputFiles
     input_duration: float
     source_language: str
     target_language: str
     transcript: Transcript
     fits: tuple[LineFit, ...]
-    stages: tuple[Any, ...]
+    stages: tuple[StageReport, ...]
     mix: MixReport
-    voices: dict[str, str]
+    voices: dict[str, VoiceReport]
     warnings: tuple[str, ...]
-    quality: dict[str, Any] | None = field(default=None)
+    quality: Any = None  # QualityReport
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["output"] = str(self.output)
-        data["files"] = {k: str(v) for k, v in self.files.items()}
-        return data
+        return {
+            "output": str(self.output),
+            "files": self.files.to_dict(),
+            "input_duration": self.input_duration,
+            "source_language": self.source_language,
+            "target_language": self.target_language,
+            "transcript": self.transcript.to_dict(),
+            "fits": [f.to_dict() for f in self.fits],
+            "stages": [s.to_dict() for s in self.stages],
+            "mix": self.mix.to_dict(),
+            "voices": {speaker: v.to_dict() for speaker, v in self.voices.items()},
+            "warnings": list(self.warnings),
+            "quality": None if self.quality is None else self.quality.to_dict(),
+        }
 
 
 def dub(
     path: str | os.PathLike[str],
     target: str = "fr",
     *,
-    source: str = "auto",
     out: str | os.PathLike[str] | None = None,
-    reduce_accent: bool = False,
-    translation_lag_time: float = 0.0,
-    original_speech_volume: float = 0.0,
     config: PipelineConfig | None = None,
     limits: Limits | None = None,
-    progress: StageProgress | None = None,
+    progress: Progress = no_progress,
     pipeline: Pipeline | None = None,
     quality: bool = False,
     stems: bool = False,
+    **options: Any,
 ) -> DubResult:
     """Dubs ``path`` into ``target`` and returns when the output is written.
 
     Args:
         path: an audio or video file.
         target: target language code (en, es, fr, de, it, pt, ru, ja, ko, zh).
-        source: the input's language, or "auto" to detect it.
         out: output path; default ``<input stem>.<target>.mp4|wav|mp3`` beside the input.
-        reduce_accent: prefer native pronunciation over similarity to the speaker.
-        translation_lag_time: seconds (0-3) each dubbed line starts after its original.
-        original_speech_volume: the original speech mixed under the dub (0-1).
         config: backends, device and timing-fit settings.
         limits: input limits (default the API reference's).
-        progress: called with (stage index 0-6, fraction of that stage done).
+        progress: called with a ``ProgressEvent`` (stage key, completed, total) as stages move.
         pipeline: a pipeline to reuse (its models stay warm if its config says so).
         quality: also measure the dub (``DubResult.quality``, and a timeline PNG beside it).
         stems: also write the dubbed speech and the background as WAVs beside the output.
+        **options: the other job options of ``DubOptions``: source_lang ("auto"),
+            reduce_accent, translation_lag_time (0-3 s), original_speech_volume (0-1).
 
     Raises:
         MediaError: the input is refused (too long, too short, too large, unsupported).
         RequestError: an option is out of range or a language unsupported.
         DubError: a stage failed.
     """
-    options = DubOptions(
-        target_lang=target,
-        source_lang=source,
-        reduce_accent=reduce_accent,
-        translation_lag_time=translation_lag_time,
-        original_speech_volume=original_speech_volume,
-    ).validate()
+    checked = DubOptions.build(target, **options)
     info = validate(path, limits)
     out_path = Path(out) if out else default_output(info, target)
     runner = pipeline or Pipeline(config)
-    result = runner.run(info, options, out_path, progress, quality=quality, stems=stems)
-    return write_sidecars(result, info, options)
+    result = runner.run(info, checked, out_path, progress, quality=quality, stems=stems)
+    return write_sidecars(result, info, checked)
 
 
 def default_output(info: MediaInfo, target: str) -> Path:
@@ -117,29 +144,25 @@ def write_sidecars(result: PipelineResult, info: MediaInfo, options: DubOptions)
     source = result.transcript.language
     target_cues = [(f.start, f.end, f.text) for f in result.fits]
     source_cues = [(s.start, s.end, s.text) for s in result.transcript.segments]
-    contents = {
-        "subtitles_target_srt": (Path(f"{stem}.srt"), to_srt(target_cues)),
-        "subtitles_target_vtt": (Path(f"{stem}.vtt"), to_vtt(target_cues)),
-        "subtitles_source_srt": (Path(f"{stem}.{source}.srt"), to_srt(source_cues)),
-        "subtitles_source_vtt": (Path(f"{stem}.{source}.vtt"), to_vtt(source_cues)),
-    }
-    files = {key: _write_text(path, text) for key, (path, text) in contents.items()}
-    files |= result.files
-    if result.quality is not None:
-        files["timeline_png"] = Path(result.quality["timeline_png"])
-    report = to_dub_result(result, info, options, files)
-    files["transcript_json"] = _write_text(
-        Path(f"{stem}.json"), json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
+    files = OutputFiles(
+        subtitles_target_srt=_write_text(Path(f"{stem}.srt"), to_srt(target_cues)),
+        subtitles_target_vtt=_write_text(Path(f"{stem}.vtt"), to_vtt(target_cues)),
+        subtitles_source_srt=_write_text(Path(f"{stem}.{source}.srt"), to_srt(source_cues)),
+        subtitles_source_vtt=_write_text(Path(f"{stem}.{source}.vtt"), to_vtt(source_cues)),
+        **result.files,
     )
+    report = to_dub_result(result, info, options, files)
+    text = json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
+    files = replace(files, transcript_json=_write_text(Path(f"{stem}.json"), text))
     return replace(report, files=files)
 
 
 def to_dub_result(
-    result: PipelineResult, info: MediaInfo, options: DubOptions, files: dict[str, Path]
+    result: PipelineResult, info: MediaInfo, options: DubOptions, files: OutputFiles
 ) -> DubResult:
     return DubResult(
         output=result.output,
-        files=dict(files),
+        files=files,
         input_duration=round(info.duration, 3),
         source_language=result.transcript.language,
         target_language=options.target_lang,

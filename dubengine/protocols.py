@@ -1,24 +1,22 @@
-"""One small Protocol per stage. Backends implement them; the pipeline only sees these."""
+"""One small Protocol per role. Backends implement them; the pipeline only sees these."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ._progress import Progress, no_progress
-from ._types import Segment, Transcript
-from .media.decode import Audio
+from ._types import Segment, Stems, Transcript, Turn, Voice
 
+if TYPE_CHECKING:
+    import numpy as np
 
-@dataclass(frozen=True, slots=True)
-class Stems:
-    """A separator's output: the two stems, same rate and length as each other."""
+    from .media.decode import Audio
 
-    speech: Audio
-    background: Audio
+__all__ = [
+    "CloningSynthesizer", "Diarizer", "Embedder", "Separator", "Stems", "Synthesizer",
+    "Transcriber", "Translator", "Turn", "Voice", "VoiceMatcher",
+]  # fmt: skip
 
 
 @runtime_checkable
@@ -28,15 +26,6 @@ class Separator(Protocol):
     def separate(self, audio: Audio, progress: Progress = no_progress) -> Stems: ...
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One stretch of one speaker, seconds on the source timeline."""
-
-    start: float
-    end: float
-    speaker: str
 
 
 @runtime_checkable
@@ -50,27 +39,6 @@ class Diarizer(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Voice:
-    """How one speaker is spoken in the dub.
-
-    Attributes:
-        name: the synthesizer's voice, or a blend written "a*0.7+b*0.3".
-        style: the blended style vector, when ``name`` is a blend (Kokoro).
-        pitch_ratio: F0 scale applied after synthesis (1.0 = unchanged).
-        formant_ratio: spectral-envelope warp applied after synthesis (1.0 = unchanged).
-        similarity: speaker-embedding cosine between the speaker and this voice as adjusted.
-        reference: the speaker's clean speech, for synthesizers that clone.
-    """
-
-    name: str
-    style: np.ndarray | None = None
-    pitch_ratio: float = 1.0
-    formant_ratio: float = 1.0
-    similarity: float | None = None
-    reference: Audio | None = None
 
 
 @runtime_checkable
@@ -149,5 +117,14 @@ class Synthesizer(Protocol):
     def synthesize(
         self, text: str, language: str, voice: str | None = None, speed: float = 1.0
     ) -> Audio: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Speech → a unit-length speaker embedding (voice matching, the quality report)."""
+
+    def embed(self, audio: Audio) -> np.ndarray: ...
 
     def close(self) -> None: ...

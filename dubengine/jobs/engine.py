@@ -1,0 +1,227 @@
+"""The job façade: the API reference's job lifecycle, in-process, persisted in SQLite.
+
+Jobs move ``pending → downloading → processing → uploading → completed``, or to ``failed``
+from any of them (``store``). Background worker threads run them (``worker``). If the
+process dies while a job runs, the next ``Engine`` on the same data folder marks that job
+``failed`` with ``processing_failed`` (it does not run it again: a job that killed its
+process once would likely do it again, and the user should decide).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .._errors import InvalidOption, JobNotCompleted
+from .._options import DubOptions, PipelineConfig
+from ..media import Limits
+from ..pipeline import Pipeline
+from .records import EngineHooks, Job, JobList, JobResult, JobStatus, UploadTarget, iso, utc_now
+from .sources import AddressPolicy, parse_source
+from .store import JobStore
+from .worker import JobRunner
+
+RESULT_TTL = timedelta(hours=48)
+UPLOAD_TTL = timedelta(hours=1)
+MAX_PAGE = 100
+
+
+class Engine:
+    """Runs dubbing jobs in background workers, with the API reference's lifecycle.
+
+    Args:
+        data_dir: where the job database, uploads and results live.
+        workers: worker threads (each holds its own models; 1 suits a 2-core CPU).
+        config: backends, device and timing-fit settings for every job.
+        limits: input limits (default the reference's).
+        price_per_minute: USD per input minute for ``cost_usd`` (default 0.50).
+        trust_private_urls: http(s) sources may also resolve to these networks (CIDR
+            strings), or to any address with True; by default only public addresses.
+        hooks: how result and upload URLs are made, what happens when a job completes
+            (the server passes its own: signed URLs, balances).
+        pipeline_factory: makes each worker's pipeline (default a new one from ``config``);
+            pipelines it makes are the caller's to close.
+        result_ttl: how long a download URL stays valid (48 h).
+        upload_ttl: how long an upload URL stays valid (1 h).
+        start: start the workers now.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path = "dubengine-data",
+        workers: int = 1,
+        config: PipelineConfig | None = None,
+        limits: Limits | None = None,
+        price_per_minute: float = 0.50,
+        trust_private_urls: bool | Iterable[str] = False,
+        hooks: EngineHooks | None = None,
+        pipeline_factory: Callable[[], Pipeline] | None = None,
+        result_ttl: timedelta = RESULT_TTL,
+        upload_ttl: timedelta = UPLOAD_TTL,
+        start: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        for sub in ("uploads", "results", "work"):
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.config = config or PipelineConfig()
+        self.limits = limits or Limits()
+        self.hooks = hooks or EngineHooks()
+        self.result_ttl, self.upload_ttl = result_ttl, upload_ttl
+        self.policy = AddressPolicy.of(trust_private_urls)
+        self.store = JobStore(self.data_dir / "jobs.sqlite3")
+        self._runner = JobRunner(self.store, self.data_dir, self.limits, self.policy,
+                                 price_per_minute, self.hooks, self.get_job)  # fmt: skip
+        self._pipeline_factory = pipeline_factory
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        for job_id in self.store.recover():
+            shutil.rmtree(self.data_dir / "work" / job_id, ignore_errors=True)
+        self._workers = [
+            threading.Thread(target=self._work, name=f"dubengine-worker-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        if start:
+            self.start()
+
+    # The API
+
+    def create_job(
+        self, source: str | Path, target_lang: str, owner: str | None = None, **options: Any
+    ) -> Job:
+        """Queues a dub; returns at once with the job ``pending``. ``options``: the other
+        fields of ``DubOptions`` (source_lang, reduce_accent, translation_lag_time,
+        original_speech_volume).
+
+        Raises:
+            InvalidUrl, UnsupportedLanguage, InvalidOption: the request is refused.
+        """
+        checked = DubOptions.build(target_lang, **options)
+        source_text = parse_source(source, self.policy).text
+        job_id = f"dub_{uuid.uuid4().hex[:12]}"
+        self.store.insert(job_id, owner, source_text, checked.target_lang, checked.source_lang,
+                          checked.to_dict())  # fmt: skip
+        with self._wake:
+            self._wake.notify()
+        return self.get_job(job_id, owner)
+
+    def get_job(self, job_id: str, owner: str | None = None) -> Job:
+        return self._to_job(self.store.row(job_id, owner))
+
+    def list_jobs(self, limit: int = 20, offset: int = 0, owner: str | None = None) -> JobList:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidOption(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        if offset < 0:
+            raise InvalidOption(f"offset must be 0 or more, not {offset}")
+        total, rows = self.store.page(limit, offset, owner)
+        return JobList([self._to_job(r) for r in rows], total, limit, offset)
+
+    def get_result(self, job_id: str, owner: str | None = None) -> JobResult:
+        """A fresh download URL for a completed job, valid 48 hours."""
+        row = self.store.row(job_id, owner)
+        if row["status"] != JobStatus.COMPLETED.value or not row["output_path"]:
+            raise JobNotCompleted(f"job {job_id} is {row['status']}, not completed")
+        path = Path(row["output_path"])
+        expires = utc_now() + self.result_ttl
+        return JobResult(job_id, self._url("result", job_id, path, expires),
+                         iso(expires) or "", path)  # fmt: skip
+
+    def upload_url(self, filename: str, content_type: str) -> UploadTarget:
+        """Where to put a local file before creating a job from ``source_url``."""
+        upload_id = uuid.uuid4().hex[:16]
+        folder = self.data_dir / "uploads" / upload_id
+        folder.mkdir(parents=True)
+        path = folder / (Path(filename).name or "upload")
+        expires = utc_now() + self.upload_ttl
+        url = self._url("upload", upload_id, path, expires)
+        source_url = path.resolve().as_uri() if url.startswith("file:") else url.split("?")[0]
+        return UploadTarget(url, source_url, upload_id, self.limits.max_file_size_bytes,
+                            int(self.upload_ttl.total_seconds()), path)  # fmt: skip
+
+    def get_report(self, job_id: str, owner: str | None = None) -> dict[str, Any] | None:
+        """The completed job's transcript, fit report, stage timings and warnings."""
+        import json
+
+        report = self.store.row(job_id, owner)["report"]
+        return json.loads(report) if report else None
+
+    def history(self, job_id: str, owner: str | None = None) -> list[tuple[str, str]]:
+        """Every status the job went through, with when: [(status, ISO time), ...]."""
+        return self.store.history(job_id, owner)
+
+    def wait(self, job_id: str, timeout: float = 600, poll: float = 0.2) -> Job:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job.status.value} after {timeout} s")
+            time.sleep(poll)
+
+    # Workers
+
+    def start(self) -> None:
+        for worker in self._workers:
+            if not worker.is_alive():
+                worker.start()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stops taking jobs and waits for running ones to finish (up to ``timeout``)."""
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(timeout)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _work(self) -> None:
+        owned = self._pipeline_factory is None
+        pipeline = Pipeline(self.config) if owned else self._pipeline_factory()  # type: ignore[misc]
+        try:
+            while not self._stop.is_set():
+                job_id = self.store.claim()
+                if job_id is None:
+                    with self._wake:
+                        self._wake.wait(timeout=1.0)
+                    continue
+                self._runner.run(job_id, pipeline)
+        finally:
+            if owned:
+                pipeline.close()
+
+    # Views
+
+    def _url(self, kind: str, item_id: str, path: Path, expires: datetime) -> str:
+        return self.hooks.url_factory(kind, item_id, path, expires)
+
+    def _to_job(self, row: sqlite3.Row) -> Job:
+        import json
+
+        status = JobStatus(row["status"])
+        output_url = expires = None
+        if status is JobStatus.COMPLETED and row["output_path"]:
+            moment = datetime.fromisoformat(row["updated_at"].replace("Z", "+00:00"))
+            moment += self.result_ttl
+            output_url = self._url("result", row["id"], Path(row["output_path"]), moment)
+            expires = iso(moment)
+        return Job(
+            job_id=row["id"], status=status, source_lang=row["source_lang"],
+            target_lang=row["target_lang"], error=row["error"],
+            error_message=row["error_message"], progress=json.loads(row["progress"]),
+            input_duration_sec=row["input_duration_sec"], cost_usd=row["cost_usd"],
+            output_url=output_url, output_expires_at=expires, created_at=row["created_at"],
+            updated_at=row["updated_at"], limits=self.limits.to_dict(),
+        )  # fmt: skip

@@ -1,0 +1,182 @@
+"""The job store: one SQLite file (WAL), the only place a job's state changes.
+
+Every status change goes through ``transition``, which allows only the next status of the
+lifecycle or ``failed``; ``recover`` fails the jobs a dead process left active.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._errors import InvalidJobState, JobNotFound
+from .records import ACTIVE, NEXT, JobStatus, iso, utc_now
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    owner TEXT,
+    status TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_lang TEXT NOT NULL,
+    detected_lang TEXT,
+    target_lang TEXT NOT NULL,
+    options TEXT NOT NULL,
+    error TEXT,
+    error_message TEXT,
+    progress TEXT NOT NULL,
+    input_duration_sec REAL,
+    cost_usd REAL,
+    output_path TEXT,
+    report TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    history TEXT NOT NULL DEFAULT '[]',
+    worker_pid INTEGER,
+    seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+"""
+CRASHED = "the dubbing process stopped while this job was running; create the job again"
+
+
+class JobStore:
+    """Jobs in ``path``; one connection per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as setup:
+            setup.execute("PRAGMA journal_mode=WAL")
+            setup.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        connection = getattr(self._local, "db", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            self._local.db = connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    def insert(
+        self, job_id: str, owner: str | None, source: str, target_lang: str,
+        source_lang: str, options: dict[str, Any],
+    ) -> None:  # fmt: skip
+        now = iso(utc_now())
+        with self._db() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
+            db.execute(
+                "INSERT INTO jobs (id, owner, status, source, source_lang, target_lang, options,"
+                " progress, created_at, updated_at, history, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (job_id, owner, JobStatus.PENDING.value, source, source_lang, target_lang,
+                 json.dumps(options), json.dumps({"stage": "pending", "percent": 0}),
+                 now, now, json.dumps([["pending", now]]), seq),
+            )  # fmt: skip
+
+    def row(self, job_id: str, owner: str | None = None) -> sqlite3.Row:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None or (owner is not None and row["owner"] != owner):
+            raise JobNotFound(f"no job {job_id}")
+        return row
+
+    def page(self, limit: int, offset: int, owner: str | None) -> tuple[int, list[sqlite3.Row]]:
+        """(total, the rows of this page, newest first)."""
+        where, args = ("WHERE owner IS ?", (owner,)) if owner is not None else ("", ())
+        with self._db() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM jobs {where}", args).fetchone()[0]
+            rows = db.execute(
+                f"SELECT * FROM jobs {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+                (*args, limit, offset),
+            ).fetchall()
+        return total, rows
+
+    def transition(self, job_id: str, status: JobStatus, **fields: Any) -> None:
+        """The one place a job changes status; any move but the next one or failed raises."""
+        with self._db() as db:
+            current = JobStatus(
+                db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+            )
+            allowed = status is NEXT.get(current) or (
+                status is JobStatus.FAILED
+                and current not in (JobStatus.COMPLETED, JobStatus.FAILED)
+            )
+            if not allowed:
+                raise InvalidJobState(
+                    f"job {job_id} cannot go from {current.value} to {status.value}"
+                )
+            _update(db, job_id, status=status.value, **fields)
+
+    def set(self, job_id: str, **fields: Any) -> None:
+        with self._db() as db:
+            _update(db, job_id, **fields)
+
+    def history(self, job_id: str, owner: str | None = None) -> list[tuple[str, str]]:
+        return [tuple(step) for step in json.loads(self.row(job_id, owner)["history"])]
+
+    def claim(self) -> str | None:
+        """The oldest pending job, moved to downloading by this process; None if none."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT id FROM jobs WHERE status = ? ORDER BY seq LIMIT 1",
+                (JobStatus.PENDING.value,),
+            ).fetchone()
+            if row is None:
+                return None
+            _update(db, row["id"], status=JobStatus.DOWNLOADING.value, worker_pid=os.getpid(),
+                    progress={"stage": "downloading", "percent": 0})  # fmt: skip
+            return row["id"]
+
+    def recover(self) -> list[str]:
+        """Fails the jobs a dead process left active (those of a live one, a server beside
+        this CLI say, are left alone); returns their ids."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT id, worker_pid FROM jobs WHERE status IN (?, ?, ?)",
+                tuple(s.value for s in ACTIVE),
+            ).fetchall()
+            dead = [row["id"] for row in rows if not _alive(row["worker_pid"])]
+            for job_id in dead:
+                _update(db, job_id, status=JobStatus.FAILED.value, error="processing_failed",
+                        error_message=CRASHED)  # fmt: skip
+        return dead
+
+
+def _update(db: sqlite3.Connection, job_id: str, **fields: Any) -> None:
+    fields["updated_at"] = iso(utc_now())
+    if "status" in fields:
+        (history,) = db.execute("SELECT history FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        fields["history"] = json.dumps(
+            [*json.loads(history), [fields["status"], fields["updated_at"]]]
+        )
+    fields = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
+    columns = ", ".join(f"{k} = ?" for k in fields)
+    db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True

@@ -1,0 +1,109 @@
+"""Running one job: fetch → validate → pipeline → outputs into the result store, each step a
+status of the lifecycle; any error becomes ``failed`` with the API's code."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._errors import DubError, InvalidJobState
+from .._options import DubOptions
+from .._progress import ProgressEvent, job_progress
+from ..media import Limits, validate
+from ..pipeline import Pipeline
+from .records import EngineHooks, JobStatus
+from .sources import AddressPolicy, fetch, parse_source
+from .store import JobStore
+
+log = logging.getLogger("dubengine")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRunner:
+    """What a worker needs to run any job of one engine."""
+
+    store: JobStore
+    data_dir: Path
+    limits: Limits
+    policy: AddressPolicy
+    price_per_minute: float
+    hooks: EngineHooks
+    job_view: Callable[[str], Any]  # job id → the Job snapshot, for on_completed
+
+    def run(self, job_id: str, pipeline: Pipeline) -> None:
+        work = self.data_dir / "work" / job_id
+        work.mkdir(parents=True, exist_ok=True)
+        try:
+            self._execute(job_id, pipeline, work)
+        except DubError as exc:
+            self.fail(job_id, exc.code, exc.message)
+        except Exception as exc:  # a bug, not bad input: say so, keep the trace in the log
+            log.exception("job %s failed", job_id)
+            self.fail(job_id, "processing_failed", f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def fail(self, job_id: str, code: str, message: str) -> None:
+        with contextlib.suppress(InvalidJobState):
+            self.store.transition(job_id, JobStatus.FAILED, error=code, error_message=message)
+
+    def _execute(self, job_id: str, pipeline: Pipeline, work: Path) -> None:
+        from ..dubbing import default_output, write_sidecars
+
+        row = self.store.row(job_id)
+        # Rows written before all five options were stored keep the languages in columns.
+        stored = {"target_lang": row["target_lang"], "source_lang": row["source_lang"]}
+        options = DubOptions.from_dict(stored | json.loads(row["options"]))
+        path = fetch(parse_source(row["source"], self.policy), work, self.limits, self.policy)
+        info = validate(path, self.limits)
+        self.store.transition(job_id, JobStatus.PROCESSING,
+                              input_duration_sec=round(info.duration, 3),
+                              progress=job_progress(ProgressEvent("stage_1", 0, 1)))  # fmt: skip
+        writer = ProgressWriter(lambda p: self.store.set(job_id, progress=p))
+        out = work / default_output(info, options.target_lang).name
+        dubbed = write_sidecars(pipeline.run(info, options, out, writer), info, options)
+        self.store.transition(job_id, JobStatus.UPLOADING,
+                              detected_lang=dubbed.transcript.language,
+                              progress={"stage": "uploading", "percent": 99})  # fmt: skip
+        final = self._store_result(job_id, dubbed.output, dubbed.files.paths())
+        self.store.transition(
+            job_id, JobStatus.COMPLETED, output_path=str(final),
+            cost_usd=round(info.duration / 60 * self.price_per_minute, 2),
+            progress={"stage": "completed", "percent": 100},
+            report=json.dumps(dubbed.to_dict(), ensure_ascii=False),
+        )  # fmt: skip
+        if self.hooks.on_completed is not None:
+            self.hooks.on_completed(self.job_view(job_id), row["owner"])
+
+    def _store_result(self, job_id: str, output: Path, sidecars: Iterable[Path]) -> Path:
+        """Moves the output and its sidecars into results/ in one rename of their folder."""
+        staging = self.data_dir / "results" / f".{job_id}.partial"
+        staging.mkdir(parents=True, exist_ok=True)
+        for path in (output, *sidecars):
+            shutil.move(str(path), staging / Path(path).name)
+        final_dir = self.data_dir / "results" / job_id
+        staging.rename(final_dir)
+        return final_dir / output.name
+
+
+class ProgressWriter:
+    """Pipeline progress → the job's progress, written only when the percent or stage moves,
+    and never backwards."""
+
+    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
+        self._write = write
+        self._last: dict[str, Any] = {"stage": None, "percent": -1}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        progress = job_progress(event)
+        if progress["percent"] < self._last["percent"]:
+            return
+        if progress["stage"] != self._last["stage"] or progress["percent"] > self._last["percent"]:
+            self._last = progress
+            self._write(progress)

@@ -1,0 +1,251 @@
+"""The seven stages, run in order over one transcript.
+
+Each stage is a module here with a typed input and output; ``Pipeline.run`` makes the seven
+calls and passes what each returns to the next. Every stage's wall time, peak memory, model
+load and inference time land in the result; models come from one pool, each released after
+the last stage that uses it (unless kept warm for the next job).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._errors import BackendUnavailable
+from .._measure import measured
+from .._options import DubOptions, PipelineConfig
+from .._progress import (
+    ALIGNING,
+    MATCHING,
+    MIXING,
+    SEPARATING,
+    SYNTHESIZING,
+    TRANSCRIBING,
+    TRANSLATING,
+    Progress,
+    ProgressEvent,
+    Stage,
+    no_progress,
+)
+from .._types import LineFit, MixReport, PlacedLine, Segment, StageReport, Transcript, VoiceReport
+from ..media import MediaInfo
+from .align import Shorten, align
+from .mix import Mixed, mix_dub
+from .models import ModelPool
+from .separate import separate
+from .synthesize import speaker_of, synthesize, synthesizer_for
+from .transcribe import transcribe
+from .translate import translate
+from .voices import match_voices, references
+
+__all__ = ["ModelPool", "Pipeline", "PipelineResult"]
+
+T = TypeVar("T")
+QUALITY = "quality"  # after the seven stages, when the dub is measured
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineResult:
+    transcript: Transcript
+    fits: tuple[LineFit, ...]
+    stages: tuple[StageReport, ...]
+    mix: MixReport
+    voices: dict[str, VoiceReport]
+    warnings: tuple[str, ...]
+    output: Path
+    quality: Any = None  # a QualityReport when measured
+    files: dict[str, Path] = field(default_factory=dict)  # stems, timeline
+
+
+class _Clock:
+    """Runs one stage: its progress from 0 to 1, its report, the models it leaves behind."""
+
+    def __init__(self, models: ModelPool, progress: Progress) -> None:
+        self.models = models
+        self.progress = progress
+        self.reports: list[StageReport] = []
+
+    def __call__(self, stage: Stage, work: Callable[[Progress], T]) -> T:
+        self.progress(ProgressEvent(stage.key, 0, 1))
+        self.models.take_times()
+        with measured() as m:
+            result = work(self._hook(stage))
+            self.models.release_after(stage.key)
+        load, inference = self.models.take_times()
+        self.reports.append(
+            StageReport(stage.key, stage.name, round(m.seconds, 3), m.peak_rss_mb, round(load, 3),
+                        round(inference, 3))
+        )  # fmt: skip
+        self.progress(ProgressEvent(stage.key, 1, 1))
+        return result
+
+    def _hook(self, stage: Stage) -> Progress:
+        def hook(event: ProgressEvent) -> None:
+            if event.total:
+                self.progress(ProgressEvent(stage.key, event.completed, event.total))
+
+        return hook
+
+
+class Pipeline:
+    """Runs the seven stages for one input; reusable across jobs (models stay warm if asked)."""
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config or PipelineConfig()
+        self.models = ModelPool(self.config)
+
+    def close(self) -> None:
+        self.models.close()
+
+    def run(
+        self,
+        info: MediaInfo,
+        options: DubOptions,
+        out_path: str | os.PathLike[str],
+        progress: Progress = no_progress,
+        quality: bool = False,
+        stems: bool = False,
+    ) -> PipelineResult:
+        """Dubs one input. ``stems`` also writes the dubbed speech (as mixed) and the
+        background as float WAVs beside the output, for editing the mix elsewhere."""
+        options.validate()
+        measure = quality or self.config.quality
+        self.models.plan(self._last_use(measure))
+        clock, warnings = _Clock(self.models, progress), []
+        try:
+            transcript, voices, placed, mixed = self._stages(
+                info, options, Path(out_path), clock, warnings.append, stems
+            )
+            report = None
+            if measure:
+                report = self._quality(transcript, placed, mixed, options, warnings)
+        finally:
+            if not self.config.keep_models_warm:
+                self.models.close()
+        files = dict(mixed.stems)
+        if report is not None:
+            files["timeline_png"] = Path(report.timeline_png)
+        return PipelineResult(
+            transcript=transcript,
+            fits=tuple(p.fit for p in placed),
+            stages=tuple(clock.reports),
+            mix=mixed.report,
+            voices={speaker: VoiceReport.of(voice) for speaker, voice in voices.items()},
+            warnings=tuple(warnings),
+            output=mixed.output,
+            quality=report,
+            files=files,
+        )
+
+    def _stages(
+        self,
+        info: MediaInfo,
+        options: DubOptions,
+        out_path: Path,
+        clock: _Clock,
+        warn: Callable[[str], None],
+        stems: bool,
+    ) -> tuple[Transcript, dict, list[PlacedLine], Mixed]:
+        config, target = self.config, options.target_lang
+        separator = self._optional("separator", config.separator)
+        separated = clock(SEPARATING, lambda hook: separate(info, separator(), hook, warn))
+        heard = clock(TRANSCRIBING, lambda hook: transcribe(
+            separated, options.source_lang, self._get("transcriber", config.transcriber),
+            self._optional("diarizer", config.diarizer)(), config.num_speakers, hook,
+        ))  # fmt: skip
+        transcript = clock(TRANSLATING, lambda hook: translate(
+            heard.transcript, target, self._get("translator", config.translator), hook, warn
+        ))  # fmt: skip
+        voices = clock(MATCHING, lambda hook: match_voices(
+            references(transcript, heard.speech_16k), target, self._synthesizer(target),
+            self._optional("voice_matcher", config.voice_matcher)(), options.reduce_accent,
+        ))  # fmt: skip
+        speak_for = speaker_of(self._synthesizer(target), target, voices)
+        natural = clock(SYNTHESIZING, lambda hook: synthesize(transcript, speak_for, hook))
+        placed = clock(ALIGNING, lambda hook: self._align(
+            transcript, natural, speak_for, options, info.duration, hook, warn
+        ))  # fmt: skip
+        mixed = clock(MIXING, lambda hook: mix_dub(
+            placed, transcript, separated.speech, separated.background, info,
+            options.original_speech_volume, out_path, hook, stems,
+        ))  # fmt: skip
+        return transcript, voices, placed, mixed
+
+    def _align(
+        self,
+        transcript: Transcript,
+        natural: dict,
+        speak_for: Callable,
+        options: DubOptions,
+        duration: float,
+        progress: Progress,
+        warn: Callable[[str], None],
+    ) -> list[PlacedLine]:
+        placed = align(
+            transcript.segments, natural, speak_for,
+            shorten=self._shorten(transcript.language, options.target_lang),
+            duration=duration, lag=options.translation_lag_time, options=self.config.align,
+            progress=progress,
+        )  # fmt: skip
+        overflowing = [p.fit.id for p in placed if p.fit.overflow > 0]
+        if overflowing:
+            warn(
+                f"lines {overflowing} could not be fitted even shortened and at "
+                f"{self.config.align.max_speed}x; they overlap what follows"
+            )
+        return placed
+
+    def _quality(
+        self,
+        transcript: Transcript,
+        placed: list[PlacedLine],
+        mixed: Mixed,
+        options: DubOptions,
+        warnings: list[str],
+    ) -> Any:
+        from ..quality import quality_report
+
+        try:
+            embedder = self._get("embedder", self.config.embedder)
+        except BackendUnavailable as exc:
+            warnings.append(f"no speaker similarity in the quality report: {exc.message}")
+            embedder = None
+        return quality_report(
+            transcript, placed, mixed.dub_track, mixed.mixed.sample_rate, mixed.speech,
+            options.translation_lag_time, self._get("transcriber", self.config.transcriber),
+            embedder, mixed.output.with_name(mixed.output.stem + ".timeline.png"),
+            background=mixed.background, mixed=mixed.mixed,
+        )  # fmt: skip
+
+    def _last_use(self, quality: bool) -> dict[str, str]:
+        """role → the last stage that needs it: each model is loaded once per run."""
+        last = {
+            "separator": SEPARATING.key,
+            "transcriber": QUALITY if quality else TRANSCRIBING.key,
+            "diarizer": TRANSCRIBING.key,
+            "translator": ALIGNING.key,  # it shortens the lines that do not fit
+            "voice_matcher": MATCHING.key,
+            "embedder": QUALITY if quality else MATCHING.key,
+            "synthesizer": ALIGNING.key,
+        }
+        return last
+
+    def _get(self, role: str, name: str) -> Any:
+        return self.models.get(role, name)
+
+    def _optional(self, role: str, name: str | None) -> Callable[[], Any]:
+        """The backend, made when called (so its load counts in its stage); None if unset."""
+        return lambda: self.models.get(role, name) if name else None
+
+    def _synthesizer(self, language: str) -> Any:
+        return self.models.get("synthesizer", self.config.synthesizer or synthesizer_for(language))
+
+    def _shorten(self, source: str, target: str) -> Shorten:
+        def shorten(segments: Sequence[Segment], max_chars: Sequence[int]) -> list[str]:
+            translator = self.models.get("translator", self.config.translator)
+            return translator.shorten(segments, source, target, max_chars)
+
+        return shorten

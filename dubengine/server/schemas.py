@@ -1,0 +1,65 @@
+"""Request and response bodies, with the reference's field names, derived from the
+dataclasses the engine returns (and ``DubOptions`` for the job request), so a field is
+declared once."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, Field, create_model
+
+from .._options import DubOptions
+from ..jobs.records import SUMMARY_FIELDS, Job, JobList, JobResult, UploadTarget
+
+
+def model_of(
+    name: str, source: type, exclude: Iterable[str] = (), **override: Any
+) -> type[BaseModel]:
+    """A pydantic model with the fields (and types, and defaults) of dataclass ``source``."""
+    hints = typing.get_type_hints(source)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(source):
+        if f.name in exclude:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else ...
+        fields[f.name] = (hints[f.name], default)
+    return create_model(name, **(fields | override))
+
+
+class UploadRequest(BaseModel):
+    filename: str = Field(min_length=1)
+    content_type: str = Field(min_length=1)
+
+
+class LimitsBody(BaseModel):
+    max_duration_sec: float
+    max_file_size_bytes: int
+
+
+_JOB_ONLY = ("limits",)
+
+
+def _job_fields_but(keep: Iterable[str]) -> list[str]:
+    return [f.name for f in dataclasses.fields(Job) if f.name not in keep]
+
+
+UploadResponse = model_of("UploadResponse", UploadTarget, exclude=("path",))
+JobRequest = model_of("JobRequest", DubOptions, source_url=(str, ...))
+JobStatusResponse = model_of("JobStatusResponse", Job, exclude=_JOB_ONLY)
+JobCreated = model_of(
+    "JobCreated", Job,
+    exclude=_job_fields_but(("job_id", "status", "source_lang", "target_lang", "created_at")),
+    limits=(LimitsBody, ...),
+)  # fmt: skip
+JobSummary = model_of("JobSummary", Job, exclude=_job_fields_but(SUMMARY_FIELDS))
+JobListResponse = model_of("JobListResponse", JobList, jobs=(list[JobSummary], ...))
+ResultResponse = model_of("ResultResponse", JobResult, exclude=("path",))
+
+
+def job_options(body: BaseModel) -> dict[str, Any]:
+    """The ``DubOptions`` fields of a job request, for ``Engine.create_job``."""
+    names = {f.name for f in dataclasses.fields(DubOptions)} - {"target_lang"}
+    return {name: getattr(body, name) for name in names}
