@@ -28,8 +28,8 @@ SPEECH = ROOT.parent / "shared" / "data" / "speech"
 PIECES = ("two_speakers_en.wav", "jfk_en.flac")
 VARIANTS = {
     "default": {},
-    "whisper beam 1": {"backend_options": {"faster-whisper": {"beam_size": 1}}},
-    "translator batch 16": {"backend_options": {"qwen-ct2": {"batch_size": 16}}},
+    "whisper beam 1": {"backend_options": {("transcriber", "faster-whisper"): {"beam_size": 1}}},
+    "translator batch 16": {"backend_options": {("translator", "qwen-ct2"): {"batch_size": 16}}},
     "stretch only (no TTS speed)": {"align": {"tts_max_speed": 1.0}},
 }
 

@@ -273,3 +273,13 @@ def jfk_es(warm_pipeline, tmp_path_factory):
     out = tmp_path_factory.mktemp("dub") / "jfk.es.wav"
     return dub(require(SPEECH / "jfk_en.flac"), "es", out=out, pipeline=warm_pipeline,
                quality=True, stems=True)  # fmt: skip
+
+
+# A test that uses the session's real models is slow; so is one marked so by its module.
+REAL_MODEL_FIXTURES = frozenset({"warm_pipeline"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)

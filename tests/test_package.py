@@ -70,6 +70,7 @@ def readme_command(prefix: str) -> list[str]:
     raise AssertionError(f"README has no line starting with {prefix!r}")
 
 
+@pytest.mark.slow
 def test_readme_quickstart_dubs_a_shared_file_with_the_network_off(tmp_path):
     import shutil
 

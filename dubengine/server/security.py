@@ -53,6 +53,7 @@ def owner_of(token: str) -> str:
 
 def load_secret(data_dir: Path) -> bytes:
     path = data_dir / "signing.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         path.write_bytes(secrets.token_bytes(32))
         path.chmod(0o600)

@@ -1,0 +1,155 @@
+"""Small fake backends for the fast orchestration tests: registered through the registry like
+any backend, they run in milliseconds and count what the pipeline does with them. They stand
+in for models only in tests of the pipeline's plumbing, never for a stage's acceptance."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from dubengine import Segment, Transcript, Turn, Voice
+from dubengine.media import Audio
+from dubengine.protocols import Stems
+from dubengine.registry import register_backend, unregister_backend
+
+LOADS: Counter[str] = Counter()  # backend role → instances made
+CLOSED: Counter[str] = Counter()  # backend role → instances closed
+SYNTH_RATE = 16_000
+CHARS_PER_SECOND = 15.0  # the fake voice's pace
+
+
+class _Fake:
+    role = ""
+
+    def __init__(self, device: str = "auto") -> None:
+        LOADS[self.role] += 1
+        self.device = device
+
+    def close(self) -> None:
+        CLOSED[self.role] += 1
+
+
+class FakeSeparator(_Fake):
+    """Speech is the left channel's half, background the rest."""
+
+    role = "separator"
+
+    def separate(self, audio: Audio, progress=None) -> Stems:
+        half = Audio(audio.samples * 0.5, audio.sample_rate)
+        return Stems(speech=half, background=half)
+
+
+class FakeTranscriber(_Fake):
+    """Two lines, one per half of the input, in English; none for a silent input."""
+
+    role = "transcriber"
+
+    def transcribe(self, audio: Audio, language=None, progress=None) -> Transcript:
+        if float(np.abs(audio.samples).max(initial=0.0)) < 1e-4:
+            return Transcript(language="en")
+        half = audio.duration / 2
+        segments = (
+            Segment(0, 0.1, half - 0.1, "Hello there."),
+            Segment(1, half + 0.05, audio.duration - 0.1, "This line is rather long to say."),
+        )
+        return Transcript(language=language or "en", segments=segments)
+
+
+class FakeDiarizer(_Fake):
+    role = "diarizer"
+
+    def diarize(self, audio: Audio, num_speakers=None, progress=None) -> list[Turn]:
+        half = audio.duration / 2
+        return [Turn(0.0, half, "SPEAKER_00"), Turn(half, audio.duration, "SPEAKER_01")]
+
+
+class FakeTranslator(_Fake):
+    """Uppercases; ``shorten`` keeps the first word."""
+
+    role = "translator"
+    empty_ids: frozenset[int] = frozenset()
+
+    def translate(self, transcript: Transcript, target: str, progress=None) -> Transcript:
+        segments = tuple(
+            replace(s, translation="" if s.id in self.empty_ids else s.text.upper())
+            for s in transcript.segments
+        )
+        return replace(transcript, segments=segments, target_language=target)
+
+    def shorten(
+        self, segments: Sequence[Segment], source: str, target: str, max_chars: Sequence[int]
+    ) -> list[str]:
+        SHORTENED.extend(s.id for s in segments)
+        return [(s.translation or s.text).split()[0] for s in segments]
+
+
+SHORTENED: list[int] = []
+
+
+class FakeSynthesizer(_Fake):
+    """A tone as long as the text takes at CHARS_PER_SECOND, faster with ``speed``."""
+
+    role = "synthesizer"
+    sample_rate = SYNTH_RATE
+
+    def voices(self) -> tuple[str, ...]:
+        return ("low", "high")
+
+    def synthesize(self, text: str, language: str, voice=None, speed: float = 1.0) -> Audio:
+        seconds = max(0.05, len(text) / CHARS_PER_SECOND / speed)
+        t = np.arange(int(seconds * SYNTH_RATE)) / SYNTH_RATE
+        pitch = 220.0 if voice != "high" else 330.0
+        return Audio((0.3 * np.sin(2 * np.pi * pitch * t)).astype(np.float32)[None, :], SYNTH_RATE)
+
+
+class FakeEmbedder(_Fake):
+    role = "embedder"
+
+    def embed(self, audio: Audio) -> np.ndarray:
+        return np.array([1.0, float(audio.duration)], dtype=np.float32)
+
+
+class FakeMatcher(_Fake):
+    """Voices in speaker order; records the embedder the pipeline handed it."""
+
+    role = "voice_matcher"
+    seen_embedder: object = None
+
+    def __init__(self, device: str = "auto", embedder: object = None) -> None:
+        super().__init__(device)
+        FakeMatcher.seen_embedder = embedder
+
+    def match(self, references, language, synthesizer, reduce_accent=False) -> dict[str, Voice]:
+        names = synthesizer.voices()
+        return {s: Voice(names[i % len(names)]) for i, s in enumerate(sorted(references))}
+
+
+FAKES = {
+    "separator": FakeSeparator,
+    "transcriber": FakeTranscriber,
+    "diarizer": FakeDiarizer,
+    "translator": FakeTranslator,
+    "synthesizer": FakeSynthesizer,
+    "embedder": FakeEmbedder,
+    "voice_matcher": FakeMatcher,
+}
+
+
+def register_fakes() -> None:
+    for role, cls in FAKES.items():
+        register_backend(role, "fake", cls, clobber=True)
+
+
+def unregister_fakes() -> None:
+    for role in FAKES:
+        unregister_backend(role, "fake")
+
+
+def reset_counts() -> None:
+    LOADS.clear()
+    CLOSED.clear()
+    SHORTENED.clear()
+    FakeTranslator.empty_ids = frozenset()

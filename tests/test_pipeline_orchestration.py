@@ -1,0 +1,159 @@
+"""The pipeline's orchestration through its real code paths, with small fake backends from
+the registry: stage order, one progress stream, warnings, errors mapped to codes, models
+loaded once and released. Real media in and out; no model runs, so this is part of the fast
+suite (``-m "not slow"``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import fakes
+import pytest
+from conftest import SPEECH, require
+
+from dubengine import (
+    STAGES,
+    DubOptions,
+    Engine,
+    InvalidOption,
+    JobStatus,
+    MediaError,
+    Pipeline,
+    PipelineConfig,
+    dub,
+)
+from dubengine._progress import overall_percent
+from dubengine.media import decode_audio, probe
+from dubengine.pipeline.separate import NOT_SEPARATED
+
+FAKE = PipelineConfig(
+    device="cpu", separator="fake", transcriber="fake", diarizer="fake", translator="fake",
+    synthesizer="fake", voice_matcher="fake", embedder="fake",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def fake_backends():
+    fakes.register_fakes()
+    fakes.reset_counts()
+    yield
+    fakes.unregister_fakes()
+
+
+@pytest.fixture
+def short_wav():
+    return require(SPEECH / "short_en.wav")
+
+
+def test_the_seven_stages_run_in_order_and_report(short_wav, tmp_path):
+    events = []
+    result = dub(short_wav, "es", out=tmp_path / "out.wav", config=FAKE, progress=events.append)
+    assert [s.name for s in result.stages] == [s.name for s in STAGES]
+    assert [s.stage for s in result.stages] == [s.key for s in STAGES]
+    for report in result.stages:
+        assert report.load_seconds + report.inference_seconds <= report.seconds + 0.01
+    keys = [s.key for s in STAGES]
+    assert [keys.index(e.stage) for e in events] == sorted(keys.index(e.stage) for e in events)
+    percents = [overall_percent(e) for e in events]
+    assert percents == sorted(percents) and percents[0] == 0 and percents[-1] == 100
+    assert {e.stage for e in events} == set(keys)
+
+
+def test_the_dub_is_real_media_with_subtitles_and_both_speakers(short_wav, tmp_path):
+    result = dub(short_wav, "es", out=tmp_path / "out.wav", config=FAKE)
+    assert probe(result.output).duration == pytest.approx(probe(short_wav).duration, abs=0.05)
+    assert abs(decode_audio(result.output, 16_000).mono()).max() > 0.01
+    assert {s.speaker for s in result.transcript.segments} == {"SPEAKER_00", "SPEAKER_01"}
+    assert {v.voice for v in result.voices.values()} == {"low", "high"}
+    assert result.files.subtitles_target_srt.read_text().count("-->") == 2
+    assert "HELLO THERE." in result.files.subtitles_target_srt.read_text()
+    assert result.files.transcript_json.is_file()
+
+
+def test_every_model_is_loaded_once_per_run_and_released(short_wav, tmp_path):
+    result = dub(short_wav, "es", out=tmp_path / "out.wav", config=FAKE)
+    assert fakes.SHORTENED == [1]  # the long line went back to the translator while aligning
+    assert result.fits[1].method == "shortened"
+    assert dict(fakes.LOADS) == dict.fromkeys(fakes.FAKES, 1)  # the translator too: no reload
+    assert fakes.CLOSED == fakes.LOADS
+
+
+def test_warm_models_stay_loaded_across_runs(short_wav, tmp_path):
+    pipeline = Pipeline(replace(FAKE, keep_models_warm=True))
+    for n in range(2):
+        dub(short_wav, "es", out=tmp_path / f"out{n}.wav", pipeline=pipeline)
+    assert dict(fakes.LOADS) == dict.fromkeys(fakes.FAKES, 1) and not fakes.CLOSED
+    pipeline.close()
+    assert fakes.CLOSED == fakes.LOADS
+
+
+def test_the_matcher_gets_the_pools_embedder(short_wav, tmp_path):
+    pipeline = Pipeline(replace(FAKE, keep_models_warm=True))
+    dub(short_wav, "es", out=tmp_path / "out.wav", pipeline=pipeline)
+    assert fakes.FakeMatcher.seen_embedder is pipeline.models.get("embedder", "fake")
+    pipeline.close()
+
+
+def test_warnings_name_what_the_user_should_know(short_wav, tmp_path):
+    fakes.FakeTranslator.empty_ids = frozenset({0})
+    result = dub(short_wav, "es", out=tmp_path / "out.wav", config=replace(FAKE, separator=None))
+    assert NOT_SEPARATED in result.warnings
+    assert any("lines [0] came back untranslated" in w for w in result.warnings)
+    assert result.transcript.segments[0].translation == "Hello there."
+
+
+def test_backend_options_are_keyed_by_role_and_checked(short_wav, tmp_path):
+    config = replace(FAKE, backend_options={("translator", "fake"): {"beam": 4}})
+    with pytest.raises(InvalidOption, match="translator backend 'fake' takes no option 'beam'"):
+        dub(short_wav, "es", out=tmp_path / "out.wav", config=config)
+    # options for one role's "fake" never reach another role's "fake"
+    config = replace(FAKE, backend_options={("voice_matcher", "fake"): {"embedder": None}})
+    dub(short_wav, "es", out=tmp_path / "out.wav", config=config)
+    assert fakes.LOADS["embedder"] == 1
+
+
+def test_options_are_checked_before_anything_runs(short_wav, tmp_path):
+    with pytest.raises(InvalidOption, match="unknown option 'lag'"):
+        dub(short_wav, "es", config=FAKE, lag=1.0)
+    with pytest.raises(InvalidOption):
+        DubOptions.build("es", translation_lag_time=4)
+    assert not fakes.LOADS
+
+
+def test_a_job_goes_through_the_lifecycle_with_stage_progress(short_wav, tmp_path):
+    with Engine(tmp_path / "data", workers=1, config=FAKE) as engine:
+        job = engine.wait(engine.create_job(short_wav, "es", reduce_accent=True).job_id, 60)
+        assert job.status is JobStatus.COMPLETED, job.error_message
+        assert [s for s, _ in engine.history(job.job_id)] == [
+            "pending", "downloading", "processing", "uploading", "completed"
+        ]  # fmt: skip
+        assert engine.get_report(job.job_id)["target_language"] == "es"
+        assert engine.get_result(job.job_id).path.is_file()
+    assert fakes.CLOSED == fakes.LOADS
+
+
+def test_a_stage_that_finds_nothing_fails_the_job_with_the_apis_code(tmp_path):
+    from conftest import write_silence_wav
+
+    silent = write_silence_wav(tmp_path / "silence.wav", 2.0)
+    with pytest.raises(MediaError) as caught:
+        dub(silent, "es", out=tmp_path / "out.wav", config=FAKE)
+    assert caught.value.code == "unsupported_format"
+    assert not (tmp_path / "out.wav").exists()
+    assert fakes.CLOSED == fakes.LOADS  # released on failure too
+    with Engine(tmp_path / "data", workers=1, config=FAKE) as engine:
+        job = engine.wait(engine.create_job(silent, "es").job_id, 60)
+    assert (job.status, job.error) == (JobStatus.FAILED, "unsupported_format")
+
+
+def test_a_crashing_backend_fails_the_job_as_an_internal_error(short_wav, tmp_path, monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("synthesizer exploded")
+
+    monkeypatch.setattr(fakes.FakeSynthesizer, "synthesize", broken)
+    with Engine(tmp_path / "data", workers=1, config=FAKE) as engine:
+        job = engine.wait(engine.create_job(short_wav, "es").job_id, 60)
+    assert (job.status, job.error) == (JobStatus.FAILED, "processing_failed")
+    assert "internal error: RuntimeError: synthesizer exploded" in job.error_message
+    assert job.progress["stage_name"] == "Synthesizing"  # the stage it failed in
+    assert not list((tmp_path / "data" / "results").iterdir())
