@@ -74,3 +74,9 @@ def test_character_error_rate_ignores_case_and_punctuation():
     assert character_error_rate("Hello, World!", "hello world") == 0.0
     assert character_error_rate("abcd", "abxd") == pytest.approx(0.25)
     assert normalize_text("今天 天气，很好。", "zh") == "今天天气很好"
+
+
+def test_chinese_error_rate_ignores_the_script_it_is_written_in():
+    # Whisper heard "我哥哥在河边的医院工作" in traditional characters, one word wrong
+    heard = "我各個在河邊的醫院工作"
+    assert character_error_rate("我哥哥在河边的医院工作。", heard, "zh") == pytest.approx(2 / 11)

@@ -16,11 +16,20 @@ _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 
 def normalize_text(text: str, language: str | None = None) -> str:
-    """Lower case, NFKC, punctuation dropped, spaces collapsed (dropped for ja/zh)."""
+    """Lower case, NFKC, punctuation dropped, spaces collapsed (dropped for ja/zh); Chinese
+    in simplified characters, as Whisper writes either script for the same speech."""
     text = unicodedata.normalize("NFKC", text).lower()
+    if language == "zh":
+        text = _simplified(text)
     text = _PUNCT.sub(" ", text)
     text = " ".join(text.split())
     return text.replace(" ", "") if language in _NO_SPACES else text
+
+
+def _simplified(text: str) -> str:
+    from opencc_purepy import OpenCC
+
+    return OpenCC("t2s").convert(text)
 
 
 def edit_distance(a: str | list[str], b: str | list[str]) -> int:
