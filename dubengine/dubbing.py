@@ -32,7 +32,7 @@ class OutputFiles:
     timeline_png: Path | None = None
 
     def paths(self) -> list[Path]:
-        return [path for path in self._items().values()]
+        return list(self._items().values())
 
     def _items(self) -> dict[str, Path]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)

@@ -9,6 +9,7 @@ process once would likely do it again, and the user should decide).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import threading
@@ -146,8 +147,6 @@ class Engine:
 
     def get_report(self, job_id: str, owner: str | None = None) -> dict[str, Any] | None:
         """The completed job's transcript, fit report, stage timings and warnings."""
-        import json
-
         report = self.store.row(job_id, owner)["report"]
         return json.loads(report) if report else None
 
@@ -208,8 +207,6 @@ class Engine:
         return self.hooks.url_factory(kind, item_id, path, expires)
 
     def _to_job(self, row: sqlite3.Row) -> Job:
-        import json
-
         status = JobStatus(row["status"])
         output_url = expires = None
         if status is JobStatus.COMPLETED and row["output_path"]:

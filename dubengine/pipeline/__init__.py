@@ -222,7 +222,7 @@ class Pipeline:
 
     def _last_use(self, quality: bool) -> dict[str, str]:
         """role → the last stage that needs it: each model is loaded once per run."""
-        last = {
+        return {
             "separator": SEPARATING.key,
             "transcriber": QUALITY if quality else TRANSCRIBING.key,
             "diarizer": TRANSCRIBING.key,
@@ -231,7 +231,6 @@ class Pipeline:
             "embedder": QUALITY if quality else MATCHING.key,
             "synthesizer": ALIGNING.key,
         }
-        return last
 
     def _get(self, role: str, name: str) -> Any:
         return self.models.get(role, name)
