@@ -48,13 +48,20 @@ class PyannoteDiarizer:
         self.device = kind
 
     def diarize(
-        self, audio: Audio, num_speakers: int | None = None, progress: Progress = no_progress
+        self,
+        audio: Audio,
+        num_speakers: int | None = None,
+        progress: Progress = no_progress,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> list[Turn]:
         import torch
 
         samples = resample(audio, SAMPLE_RATE, 1).samples
         file = {"waveform": torch.from_numpy(samples), "sample_rate": SAMPLE_RATE}
-        output = self._pipeline(file, num_speakers=num_speakers)
+        output = self._pipeline(
+            file, num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
+        )
         # pyannote 4 wraps the annotation; 3.x returns it directly
         annotation = getattr(output, "speaker_diarization", output)
         progress(ProgressEvent("diarizing", 1, 1))

@@ -61,7 +61,12 @@ class ResemblyzerDiarizer:
         self.smooth = smooth
 
     def diarize(
-        self, audio: Audio, num_speakers: int | None = None, progress: Progress = no_progress
+        self,
+        audio: Audio,
+        num_speakers: int | None = None,
+        progress: Progress = no_progress,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> list[Turn]:
         wav = resample(audio, SAMPLE_RATE, 1).samples[0]
         regions = speech_regions(wav)
@@ -70,7 +75,7 @@ class ResemblyzerDiarizer:
             return []
         centers, embeddings = self._windows(_even_level(wav), regions)
         progress(ProgressEvent("diarizing", 2, 3))
-        labels = self.cluster(embeddings, num_speakers)
+        labels = self.cluster(embeddings, num_speakers, min_speakers, max_speakers)
         turns = _turns(regions, centers, labels)
         progress(ProgressEvent("diarizing", 3, 3))
         return turns
@@ -104,15 +109,22 @@ class ResemblyzerDiarizer:
                 out.append(encoder(torch.from_numpy(mels).to(encoder.device)).cpu().numpy())
         return np.concatenate(out), slices
 
-    def cluster(self, embeddings: np.ndarray, num_speakers: int | None = None) -> np.ndarray:
+    def cluster(
+        self,
+        embeddings: np.ndarray,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> np.ndarray:
         """A speaker index per window, smoothed; the count estimated when not given."""
         n = len(embeddings)
+        low = num_speakers or min_speakers or 1
         if num_speakers == 1 or n < 4:
             return np.zeros(n, dtype=int)
         if num_speakers:
             return self._kmeans(embeddings, min(num_speakers, n))
-        best = np.zeros(n, dtype=int)
-        for k in range(2, min(self.max_speakers, n // 4) + 1):
+        best = self._kmeans(embeddings, min(low, n)) if low > 1 else np.zeros(n, dtype=int)
+        for k in range(max(2, low + 1), min(max_speakers or self.max_speakers, n // 4) + 1):
             labels = self._kmeans(embeddings, k)
             if not self._all_distinct(embeddings, labels, k):
                 break

@@ -3,7 +3,7 @@
 No cloning weights can be had offline (MODELS.md), so similarity comes from choosing well:
 
 1. every stock voice of the synthesizer speaks a sample sentence in the target language;
-   their speaker embeddings (Resemblyzer) and median pitch are cached per language;
+   their speaker embeddings (CAM++ by default) and median pitch are cached per language;
 2. speakers get different primary voices where there are enough (the assignment with the
    highest total similarity, Hungarian), so different speakers never share a voice;
 3. per speaker, the primary voice and its half-and-half blend with the nearest voice nobody
@@ -46,7 +46,7 @@ class NearestVoiceMatcher:
     Args:
         device: for the speaker embedder, when none is given.
         cache: cache folder (stock voice embeddings are kept under ``voices/``).
-        embedder: the speaker embedder (the pipeline hands its pool's); default Resemblyzer.
+        embedder: the speaker embedder (the pipeline hands its pool's); default CAM++.
         formants: formant warps tried per speaker (1.0 = none).
         max_semitones: the most the pitch is moved.
         min_separation: semitones between speakers that share a voice.
@@ -62,7 +62,7 @@ class NearestVoiceMatcher:
         min_separation: float = 2.0,
     ) -> None:
         self._owns_embedder = embedder is None  # one handed in is its owner's to close
-        self._embedder = embedder or create_backend("embedder", "resemblyzer", device=device)
+        self._embedder = embedder or create_backend("embedder", "campp", device=device)
         self._cache = cache_dir(cache) / "voices"
         self.formants = formants
         self.max_semitones = max_semitones
@@ -170,10 +170,13 @@ class NearestVoiceMatcher:
     def _stock(self, synthesizer: Any, language: str) -> dict[str, dict[str, Any]]:
         """Every stock voice's embedding and pitch speaking ``language`` (cached on disk)."""
         voices = tuple(synthesizer.voices())
+        embedder = type(getattr(self._embedder, "wrapped", self._embedder)).__name__
         key = hashlib.sha256(
-            json.dumps([CACHE_VERSION, type(synthesizer).__name__, language, voices]).encode()
+            json.dumps(
+                [CACHE_VERSION, type(synthesizer).__name__, embedder, language, voices]
+            ).encode()
         ).hexdigest()[:16]
-        path = self._cache / f"{type(synthesizer).__name__}-{language}-{key}.json"
+        path = self._cache / f"{type(synthesizer).__name__}-{embedder}-{language}-{key}.json"
         if path.is_file():
             data = json.loads(path.read_text())
         else:

@@ -5,7 +5,8 @@
 Transcriber: real-time factor on the real recordings. Translator: ms per line over a batch of
 real lines into Spanish. Synthesizers: real-time factor over the sample sentences. Separator
 and diarizer: real-time factor on two_speakers_en.wav over Big Buck Bunny's soundtrack, 30 s
-and the same repeated to 5 min ("@300"), to show memory does not grow with length. Peak memory
+and the same repeated to 5 or 10 min ("@300", "@600"), to show memory does not grow with
+length (the diarizers also print how many speakers they found). Peak memory
 is the process's maximum resident set (each backend runs in a fresh process, so it is that
 backend's own), plus GPU memory when on CUDA.
 """
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "data" / "speech"
 CASES = ["transcriber:faster-whisper", "translator:qwen-ct2", "synthesizer:kokoro",
          "synthesizer:espeak-ng", "separator:spleeter", "separator:spleeter@300",
+         "diarizer:seg3-campp", "diarizer:seg3-campp@300", "diarizer:seg3-campp@600",
          "diarizer:resemblyzer", "diarizer:resemblyzer@300"]  # fmt: skip
 VIDEO = SPEECH.parent / "video"
 LINES = [
@@ -63,7 +65,7 @@ def measure(case: str, device: str) -> dict[str, object]:
         if stage == "separator":
             backend.separate(audio)
         else:
-            backend.diarize(audio)
+            row["speakers"] = len({t.speaker for t in backend.diarize(audio)})
         row["input_s"] = round(audio.duration)
         row["rtf"] = round((time.perf_counter() - started) / audio.duration, 3)
     elif stage == "translator":
@@ -136,6 +138,7 @@ def _format(row: dict[str, object]) -> str:
         f"{row['backend']:28} {row['device']:5} {row.get('input_s', ''):>4} "
         f"load {row['load_s']:6.2f} s  {speed:16}"
         f"peak RSS {row['peak_rss_mb']} MB"
+        + (f"  {row['speakers']} speakers" if "speakers" in row else "")
     )
 
 

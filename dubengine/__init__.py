@@ -42,6 +42,8 @@ __version__ = "0.1.0"
 # Loaded on first use, so ``import dubengine`` stays free of PyAV and model libraries.
 _LAZY = {
     "dub": ".dubbing",
+    "diarize": ".diarization",
+    "Diarization": ".diarization",
     "DubResult": ".dubbing",
     "OutputFiles": ".dubbing",
     "Pipeline": ".pipeline",

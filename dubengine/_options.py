@@ -120,12 +120,12 @@ class PipelineConfig:
     device: str = "auto"
     separator: str | None = "spleeter"
     transcriber: str = "faster-whisper"
-    diarizer: str | None = "resemblyzer"
+    diarizer: str | None = "seg3-campp"
     num_speakers: int | None = None
     voice_matcher: str | None = "nearest"
     translator: str = "qwen-ct2"
     synthesizer: str | None = None
-    embedder: str = "resemblyzer"
+    embedder: str = "campp"
     backend_options: dict[BackendKey, dict[str, Any]] = field(default_factory=dict)
     align: AlignOptions = field(default_factory=AlignOptions)
     keep_models_warm: bool = False

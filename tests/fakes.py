@@ -61,7 +61,7 @@ class FakeTranscriber(_Fake):
 class FakeDiarizer(_Fake):
     role = "diarizer"
 
-    def diarize(self, audio: Audio, num_speakers=None, progress=None) -> list[Turn]:
+    def diarize(self, audio: Audio, num_speakers=None, progress=None, **bounds) -> list[Turn]:
         half = audio.duration / 2
         return [Turn(0.0, half, "SPEAKER_00"), Turn(half, audio.duration, "SPEAKER_01")]
 

@@ -162,4 +162,3 @@ class EngineHooks:
 
     url_factory: UrlFactory = file_url
     on_completed: Callable[[Job, str | None], None] | None = None
-

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._errors import BackendUnavailable
+from .._errors import BackendError
 from .._measure import measured
 from .._options import DubOptions, PipelineConfig
 from .._progress import (
@@ -45,6 +45,8 @@ __all__ = ["ModelPool", "Pipeline", "PipelineResult"]
 
 T = TypeVar("T")
 QUALITY = "quality"  # after the seven stages, when the dub is measured
+# Speaker similarity in the quality report is measured by these too, so readers can compare.
+COMPARED_EMBEDDERS = ("campp", "resemblyzer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,16 +210,20 @@ class Pipeline:
     ) -> Any:
         from ..quality import quality_report
 
-        try:
-            embedder = self._get("embedder", self.config.embedder)
-        except BackendUnavailable as exc:
-            warnings.append(f"no speaker similarity in the quality report: {exc.message}")
-            embedder = None
+        embedders: dict[str, Any] = {}
+        for name in dict.fromkeys((self.config.embedder, *COMPARED_EMBEDDERS)):
+            try:
+                embedders[name] = self._get("embedder", name)
+            except BackendError as exc:
+                warnings.append(
+                    f"no {name} speaker similarity in the quality report: {exc.message}"
+                )
+        embedder = embedders.get(self.config.embedder)
         return quality_report(
             transcript, placed, mixed.dub_track, mixed.mixed.sample_rate, mixed.speech,
             options.translation_lag_time, self._get("transcriber", self.config.transcriber),
             embedder, mixed.output.with_name(mixed.output.stem + ".timeline.png"),
-            background=mixed.background, mixed=mixed.mixed,
+            background=mixed.background, mixed=mixed.mixed, embedders=embedders,
         )  # fmt: skip
 
     def _last_use(self, quality: bool) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""Stage 2, Transcribing: what was said (on the speech stem), and who said it (on the
-original), joined into lines of one speaker each."""
+"""Stage 2, Transcribing: what was said and who said it (both on the speech stem), joined
+into lines of one speaker each."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from .._errors import MediaError
 from .._progress import Progress
 from .._types import Transcript
+from ..diarization import exclusive
 from ..media.decode import Audio
 from ..media.resample import resample
 from ..protocols import Diarizer, Transcriber
@@ -38,9 +39,11 @@ def transcribe(
         raise MediaError("unsupported_format", "no speech was found in the audio track")
     turns = []
     if diarizer is not None:
-        # On the original, not the speech stem: measured, the speaker-count estimate
-        # splits one voice in two on separated speech (JFK: 2 speakers; on the original 1).
-        found = diarizer.diarize(resample(stems.original, 16_000, 1), num_speakers=num_speakers)
-        turns = [(t.start, t.end, t.speaker) for t in found]
+        # On the speech stem: with music as loud as the speech, segmentation-3.0 + CAM++
+        # measured DER 20% on the stem against 25% on the mixture (counts right on both;
+        # on clean speech the two agree).
+        found = diarizer.diarize(speech_16k, num_speakers=num_speakers)
+        # Words go to one speaker each: overlap resolved to whoever holds the floor.
+        turns = [(t.start, t.end, t.speaker) for t in exclusive(found)]
     segments = assign_speakers(transcript.segments, turns)
     return Transcribed(replace(transcript, segments=segments), speech_16k)

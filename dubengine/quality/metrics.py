@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,55 +65,45 @@ def diarization_error_rate(
     reference: Sequence[tuple[float, float, str]],
     hypothesis: Sequence[tuple[float, float, str]],
     collar: float = 0.0,
-    step: float = 0.01,
 ) -> dict[str, float]:
-    """The standard DER: (missed + false alarm + speaker confusion) / reference speech time.
+    """The standard DER, by ``pyannote.metrics``: (missed + false alarm + speaker confusion)
+    / reference speech time, overlap scored (each speaker counts), hypothesis speakers
+    mapped one-to-one onto reference speakers. Turns are (start, end, speaker); boundaries
+    are not scored within ``collar`` seconds either side. Returns the rate and its parts, in
+    seconds, and both speaker counts."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
 
-    Turns are (start, end, speaker). Hypothesis speakers are mapped one-to-one onto reference
-    speakers so that their overlap is largest (Hungarian); overlapping speech counts once per
-    speaker. Frames within ``collar`` seconds of a reference boundary are not scored.
-    Returns the rate and its parts, in seconds.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    end = max([t[1] for t in (*reference, *hypothesis)], default=0.0)
-    n = int(np.ceil(end / step)) + 1
-    ref, ref_names = _activity(reference, n, step)
-    hyp, hyp_names = _activity(hypothesis, n, step)
-    scored = np.ones(n, dtype=bool)
-    if collar > 0:
-        for edge in {t for start, stop, _ in reference for t in (start, stop)}:
-            scored[max(0, round((edge - collar) / step)) : round((edge + collar) / step)] = False
-    ref, hyp = ref[:, scored], hyp[:, scored]
-    overlap = ref.astype(float) @ hyp.T.astype(float)
-    rows, cols = linear_sum_assignment(-overlap) if overlap.size else ([], [])
-    n_ref, n_hyp = ref.sum(axis=0), hyp.sum(axis=0)
-    correct = np.zeros(ref.shape[1])
-    for r, h in zip(rows, cols, strict=True):
-        correct += ref[r] & hyp[h]
-    missed = float(np.maximum(n_ref - n_hyp, 0).sum() * step)
-    false_alarm = float(np.maximum(n_hyp - n_ref, 0).sum() * step)
-    confusion = float((np.minimum(n_ref, n_hyp) - correct).sum() * step)
-    total = float(n_ref.sum() * step)
+    metric = DiarizationErrorRate(collar=2 * collar, skip_overlap=False)
+    ref, hyp = _annotation(reference), _annotation(hypothesis)
+    uem = _extent(reference, hypothesis)
+    parts = metric(ref, hyp, detailed=True, uem=uem)
     return {
-        "der": (missed + false_alarm + confusion) / total if total else 0.0,
-        "missed": missed,
-        "false_alarm": false_alarm,
-        "confusion": confusion,
-        "total": total,
-        "speakers_reference": len(ref_names),
-        "speakers_hypothesis": len(hyp_names),
+        "der": float(parts["diarization error rate"]),
+        "missed": float(parts["missed detection"]),
+        "false_alarm": float(parts["false alarm"]),
+        "confusion": float(parts["confusion"]),
+        "total": float(parts["total"]),
+        "speakers_reference": len(ref.labels()),
+        "speakers_hypothesis": len(hyp.labels()),
     }
 
 
-def _activity(
-    turns: Sequence[tuple[float, float, str]], n: int, step: float
-) -> tuple[np.ndarray, list[str]]:
-    names = sorted({t[2] for t in turns})
-    active = np.zeros((len(names), n), dtype=bool)
-    for start, stop, speaker in turns:
-        active[names.index(speaker), round(start / step) : round(stop / step)] = True
-    return active, names
+def _annotation(turns: Sequence[tuple[float, float, str]]) -> Any:
+    from pyannote.core import Annotation, Segment
+
+    annotation = Annotation()
+    for i, (start, end, speaker) in enumerate(turns):
+        if end > start:
+            annotation[Segment(start, end), i] = speaker
+    return annotation
+
+
+def _extent(*turn_lists: Sequence[tuple[float, float, str]]) -> Any:
+    """The scored region: from 0 to the last turn's end of either side."""
+    from pyannote.core import Segment, Timeline
+
+    end = max((t[1] for turns in turn_lists for t in turns), default=0.0)
+    return Timeline([Segment(0.0, max(end, 1e-3))])
 
 
 def read_rttm(path: str | os.PathLike[str]) -> list[tuple[float, float, str]]:

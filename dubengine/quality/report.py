@@ -8,7 +8,7 @@ embedding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,8 @@ class QualityReport:
     total_overflow: float
     mean_cer: float
     speaker_similarity: dict[str, float | None]  # per speaker, original vs dubbed voice
+    # the same, by each embedder measured (the configured one and a second for comparison)
+    speaker_similarity_by: dict[str, dict[str, float | None]]
     dubbed_voice_similarity: dict[str, float]  # per pair "A|B" of dubbed voices
     background: dict[str, Any]
     timeline_png: str
@@ -69,11 +71,13 @@ def quality_report(
     timeline_png: Path,
     background: Audio | None = None,
     mixed: Audio | None = None,
+    embedders: Mapping[str, Any] | None = None,
 ) -> QualityReport:
     """Measures a finished dub; writes the timeline picture to ``timeline_png``.
 
     ``original`` is the original speech (the speech stem when separation ran), ``background``
-    the background that went into the mix, ``mixed`` the mix as written.
+    the background that went into the mix, ``mixed`` the mix as written; ``embedders`` by
+    name, each measuring speaker similarity too (``embedder`` is the one reported first).
     """
     target = transcript.target_language or ""
     speakers = {s.id: s.speaker or "SPEAKER_00" for s in transcript.segments}
@@ -102,6 +106,10 @@ def quality_report(
             )
         )
     similarity, between = _speaker_similarity(transcript, placed, original, embedder)
+    by = {
+        name: _speaker_similarity(transcript, placed, original, other)[0]
+        for name, other in (embedders or {}).items()
+    }
     draw_timeline(transcript, placed, timeline_png)
     return QualityReport(
         lines=tuple(lines),
@@ -110,6 +118,7 @@ def quality_report(
         total_overflow=round(sum(q.overflow for q in lines), 4),
         mean_cer=round(float(np.mean([q.cer for q in lines])) if lines else 0.0, 4),
         speaker_similarity=similarity,
+        speaker_similarity_by=by,
         dubbed_voice_similarity=between,
         background=_background(dub_track, track_rate, original, background, mixed),
         timeline_png=str(timeline_png),

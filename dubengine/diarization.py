@@ -1,0 +1,124 @@
+"""Who speaks when, on its own: ``diarize(path)`` → typed turns, RTTM, an exclusive view.
+
+The pipeline uses the same diarizer backends; this is the entry point for users who want
+only the turns (as pyannote.audio users do).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._errors import InvalidOption
+from ._progress import Progress, no_progress
+from ._types import Turn
+
+DEFAULT_DIARIZER = "seg3-campp"
+
+
+@dataclass(frozen=True, slots=True)
+class Diarization:
+    """The turns of one recording. ``turns`` may overlap (two people at once)."""
+
+    turns: tuple[Turn, ...]
+    duration: float
+    diarizer: str
+
+    @property
+    def speakers(self) -> list[str]:
+        return sorted({t.speaker for t in self.turns})
+
+    def exclusive(self) -> tuple[Turn, ...]:
+        return exclusive(self.turns)
+
+    def to_rttm(self, uri: str = "audio") -> str:
+        return to_rttm(self.turns, uri)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "duration": self.duration,
+            "diarizer": self.diarizer,
+            "speakers": self.speakers,
+            "turns": [{"start": t.start, "end": t.end, "speaker": t.speaker} for t in self.turns],
+        }
+
+
+def check_speaker_counts(
+    num_speakers: int | None, min_speakers: int | None, max_speakers: int | None
+) -> None:
+    """Refuses counts below 1, a min above the max, and a count beside bounds."""
+    for name, value in (("speakers", num_speakers), ("min_speakers", min_speakers),
+                        ("max_speakers", max_speakers)):  # fmt: skip
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise InvalidOption(f"{name} must be a whole number of at least 1, not {value!r}")
+    if num_speakers is not None and (min_speakers is not None or max_speakers is not None):
+        raise InvalidOption("give either speakers or min_speakers/max_speakers, not both")
+    if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
+        raise InvalidOption(f"min_speakers ({min_speakers}) is above max_speakers ({max_speakers})")
+
+
+def diarize(
+    path: str | os.PathLike[str],
+    *,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    diarizer: str = DEFAULT_DIARIZER,
+    device: str = "auto",
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Progress = no_progress,
+    **backend_options: Any,
+) -> Diarization:
+    """Who speaks when in an audio or video file.
+
+    Raises:
+        InvalidOption: bad speaker counts (before anything loads).
+        MediaError: the file cannot be read or has no audio.
+        BackendError: the diarizer is unknown or not installed.
+    """
+    from .media import decode_audio
+    from .registry import accepts, create_backend
+
+    check_speaker_counts(num_speakers, min_speakers, max_speakers)
+    audio = decode_audio(Path(path), 16_000, 1)
+    takes = set(accepts("diarizer", diarizer))
+    provided = {"device": device, "cache": cache_dir}
+    options = {k: v for k, v in provided.items() if k in takes} | backend_options
+    backend = create_backend("diarizer", diarizer, **options)
+    try:
+        turns = backend.diarize(audio, num_speakers=num_speakers, progress=progress,
+                                min_speakers=min_speakers, max_speakers=max_speakers)  # fmt: skip
+    finally:
+        backend.close()
+    return Diarization(tuple(turns), audio.duration, diarizer)
+
+
+def exclusive(turns: Sequence[Turn]) -> tuple[Turn, ...]:
+    """One speaker at a time: where turns overlap, the speaker who already held the floor
+    keeps it (an interjection inside a turn rarely carries the transcribed words)."""
+    ordered = sorted(turns, key=lambda t: (t.start, t.end))
+    out: list[Turn] = []
+    for turn in ordered:
+        start = turn.start
+        if out and out[-1].end > start:
+            holder = out[-1]
+            if holder.end >= turn.end:
+                continue  # wholly inside the holder's turn
+            start = holder.end
+        if out and out[-1].speaker == turn.speaker and start - out[-1].end < 1e-6:
+            out[-1] = Turn(out[-1].start, turn.end, turn.speaker)
+        else:
+            out.append(Turn(start, turn.end, turn.speaker))
+    return tuple(out)
+
+
+def to_rttm(turns: Sequence[Turn], uri: str = "audio") -> str:
+    """Turns in the NIST RTTM format, one SPEAKER line each."""
+    uri = "".join(c if not c.isspace() else "_" for c in uri) or "audio"
+    return "".join(
+        f"SPEAKER {uri} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> {t.speaker} <NA> <NA>\n"
+        for t in turns
+    )
