@@ -37,3 +37,18 @@ def resolve_device(requested: str, cuda_count: Callable[[], int]) -> tuple[str, 
             f"device {requested!r} asked for, but {n} CUDA device(s) are visible"
         )
     return "cuda", wanted
+
+
+def check_device(requested: str) -> str:
+    """Refuses, before any model loads, a device that is not a device name or a GPU that is
+    not there (counted by CTranslate2, which every default CUDA path goes through)."""
+
+    def cuda_count() -> int:
+        try:
+            import ctranslate2
+        except ImportError:
+            return 0
+        return ctranslate2.get_cuda_device_count()
+
+    resolve_device(requested, cuda_count)
+    return requested

@@ -7,14 +7,14 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ._errors import DubError, MediaError, RequestError
+from ._errors import DeviceUnavailable, DubError, InvalidOption, MediaError, RequestError
 from ._progress import STAGES, ProgressEvent, no_progress, stage_of
 
 if TYPE_CHECKING:
@@ -30,11 +30,14 @@ EXIT_FAILED = 1  # an internal failure
 
 
 def exit_code(error: DubError) -> int:
-    return EXIT_BAD_INPUT if isinstance(error, MediaError | RequestError) else EXIT_FAILED
+    """2 for what the user can fix (input, options, a GPU asked for that is not there)."""
+    user_error = MediaError | RequestError | DeviceUnavailable
+    return EXIT_BAD_INPUT if isinstance(error, user_error) else EXIT_FAILED
 
 
 def fail(error: DubError) -> typer.Exit:
-    err_console.print(f"[bold red]error[/] {escape(f'[{error.code}] {error.message}')}")
+    line = f"[bold red]error[/] {escape(f'[{error.code}] {error.message}')}"
+    err_console.print(line, soft_wrap=True)  # one line, however long
     return typer.Exit(exit_code(error))
 
 
@@ -102,11 +105,12 @@ def diarize(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Who speaks when: turns (overlap kept), as a table, JSON or RTTM."""
-    from ._errors import InvalidOption
+    from ._device import check_device
     from .diarization import check_speaker_counts
     from .diarization import diarize as run_diarize
 
     try:
+        check_device(device)
         check_speaker_counts(speakers, min_speakers, max_speakers)
         if rttm is not None and not rttm.parent.is_dir():
             raise InvalidOption(f"--rttm: folder {str(rttm.parent)!r} does not exist")
@@ -159,10 +163,14 @@ def dub(
     ] = True,
 ) -> None:
     """Dubs a file and writes the result, subtitles and transcript beside it."""
+    from ._device import check_device
     from ._options import DubOptions, PipelineConfig
+    from .diarization import check_speaker_counts
     from .dubbing import dub as run_dub
 
     try:
+        check_device(device)
+        check_speaker_counts(speakers, None, None)
         options = DubOptions(target_lang=target, source_lang=source, reduce_accent=reduce_accent,
                              translation_lag_time=lag,
                              original_speech_volume=original_volume).validate()  # fmt: skip
@@ -286,9 +294,15 @@ def jobs_list(
     if as_json:
         console.print_json(json.dumps(page.to_dict()))
         return
+    columns = ("job_id", "status", "source", "target", "created_at", "updated_at")
+    if not console.is_terminal:  # piped: whole ids, tab-separated, never cut to a width
+        for job in page.jobs:
+            print("\t".join((job.job_id, job.status.value, job.source_lang, job.target_lang,
+                             job.created_at, job.updated_at)))  # fmt: skip
+        return
     table = Table(title=f"{page.total} jobs")
-    for column in ("job_id", "status", "source", "target", "created_at", "updated_at"):
-        table.add_column(column)
+    for column in columns:
+        table.add_column(column, no_wrap=column == "job_id")
     for job in page.jobs:
         table.add_row(job.job_id, job.status.value, job.source_lang, job.target_lang,
                       job.created_at, job.updated_at)  # fmt: skip
@@ -336,7 +350,12 @@ def serve(
     public_url: Annotated[
         str | None, typer.Option(help="Base URL clients use (default http://HOST:PORT).")
     ] = None,
-    rate_limit: Annotated[int, typer.Option(help="Requests per token per minute.")] = 10,
+    rate_limit: Annotated[
+        int, typer.Option(help="Requests per token per minute that create jobs or upload URLs.")
+    ] = 10,
+    read_rate_limit: Annotated[
+        int, typer.Option(help="Requests per token per minute that read (status, lists).")
+    ] = 300,
     upload_ttl: Annotated[int, typer.Option(help="Upload URL lifetime, seconds.")] = 3600,
     download_ttl: Annotated[int, typer.Option(help="Download URL lifetime, seconds.")] = 172800,
     trusted_network: Annotated[
@@ -354,29 +373,124 @@ def serve(
     import uvicorn
 
     from ._options import PipelineConfig
-    from .jobs import Engine
     from .server import ServerSettings, create_app, server_hooks, tokens_from
 
-    tokens = tokens_from(token)
-    if not tokens:
-        err_console.print("give at least one --token or set DUBENGINE_API_TOKENS")
-        raise typer.Exit(EXIT_BAD_INPUT)
-    settings = ServerSettings(
-        tokens=tokens, public_url=public_url or f"http://{host}:{port}", rate_limit=rate_limit
-    )
-    engine = Engine(
-        data_dir,
-        workers=workers,
-        config=PipelineConfig(device=device, keep_models_warm=True),
-        trust_private_urls=trusted_network or False,
-        hooks=server_hooks(settings, data_dir),
-        result_ttl=timedelta(seconds=download_ttl),
-        upload_ttl=timedelta(seconds=upload_ttl),
-    )
     try:
-        uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="info")
+        check_serve_options(host, port, workers, rate_limit, read_rate_limit, upload_ttl,
+                            download_ttl, public_url, trusted_network or [], device)  # fmt: skip
+        tokens = tokens_from(token)
+        if not tokens:
+            raise InvalidOption("give at least one --token or set DUBENGINE_API_TOKENS")
+        settings = ServerSettings(
+            tokens=tokens, public_url=public_url or f"http://{host}:{port}",
+            rate_limit=rate_limit, read_rate_limit=read_rate_limit,
+        )  # fmt: skip
+        engine = open_engine(
+            data_dir,
+            lambda: server_hooks(settings, data_dir),
+            workers=workers,
+            config=PipelineConfig(device=device, keep_models_warm=True),
+            trust_private_urls=trusted_network or False,
+            result_ttl=timedelta(seconds=download_ttl),
+            upload_ttl=timedelta(seconds=upload_ttl),
+        )
+    except DubError as error:
+        raise fail(error) from error
+    try:
+        uvicorn.run(create_app(engine, settings), host=host, port=port, log_level="info",
+                    log_config=redacted_log_config())  # fmt: skip
     finally:
         engine.close(timeout=10)
+
+
+def check_serve_options(
+    host: str, port: int, workers: int, rate_limit: int, read_rate_limit: int,
+    upload_ttl: int, download_ttl: int, public_url: str | None, networks: list[str],
+    device: str,
+) -> None:  # fmt: skip
+    """Every ``serve`` option checked before anything starts, each refusal naming its fix."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from ._device import check_device
+
+    if not 1 <= port <= 65535:
+        raise InvalidOption(f"--port must be between 1 and 65535, not {port}")
+    for name, value in (("--workers", workers), ("--rate-limit", rate_limit),
+                        ("--read-rate-limit", read_rate_limit), ("--upload-ttl", upload_ttl),
+                        ("--download-ttl", download_ttl)):  # fmt: skip
+        if value < 1:
+            raise InvalidOption(f"{name} must be 1 or more, not {value}")
+    if public_url is not None:
+        parts = urlsplit(public_url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query:
+            raise InvalidOption(
+                f"--public-url must be an http(s) base URL such as http://host:8000, "
+                f"not {public_url!r}"
+            )
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise InvalidOption(
+                f"--trusted-network must be a CIDR such as 10.0.0.0/8, not {network!r}"
+            ) from None
+    check_device(device)
+
+
+def open_engine(data_dir: Path, hooks: Callable[[], Any], **options: Any) -> Any:
+    """The engine on ``data_dir`` with the ``hooks()`` it makes (the signing key lives
+    there too), or one line on why the folder cannot hold it."""
+    import sqlite3
+
+    from .jobs import Engine
+
+    try:
+        return Engine(data_dir, hooks=hooks(), **options)
+    except sqlite3.DatabaseError as exc:
+        raise InvalidOption(
+            f"the job database in {str(data_dir)!r} cannot be read ({exc}); move "
+            "jobs.sqlite3 away to start with an empty one"
+        ) from None
+    except PermissionError as exc:
+        raise InvalidOption(
+            f"the data folder {str(data_dir)!r} is not writable ({exc.strerror}); "
+            "choose another with --data-dir"
+        ) from None
+    except OSError as exc:
+        if exc.errno == 30:  # EROFS: read-only file system
+            raise InvalidOption(
+                f"the data folder {str(data_dir)!r} is on a read-only file system; "
+                "choose another with --data-dir"
+            ) from None
+        raise
+
+
+def redacted_log_config() -> dict[str, object]:
+    """uvicorn's logging, with presigned URLs' signatures cut from the access log."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": "dubengine.cli.RedactSignatures"}
+    config["handlers"]["access"]["filters"] = ["redact"]
+    return config
+
+
+class RedactSignatures:
+    """A logging filter: ``signature=…`` in a logged URL becomes ``signature=REDACTED``."""
+
+    def filter(self, record: object) -> bool:
+        import re
+
+        args = getattr(record, "args", None)
+        if isinstance(args, tuple):
+            record.args = tuple(  # type: ignore[attr-defined]
+                re.sub(r"(signature=)[^&\s]+", r"\1REDACTED", a) if isinstance(a, str) else a
+                for a in args
+            )
+        return True
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from ._options import DubOptions, PipelineConfig
 from ._progress import Progress, no_progress
 from ._types import LineFit, MixReport, StageReport, Transcript, VoiceReport
-from .media import Limits, MediaInfo, output_suffix, validate
+from .media import Limits, MediaInfo, check_output, output_suffix, validate
 from .pipeline import Pipeline, PipelineResult
 from .subtitles import to_srt, to_vtt
 
@@ -110,7 +110,9 @@ def dub(
     Args:
         path: an audio or video file.
         target: target language code (en, es, fr, de, it, pt, ru, ja, ko, zh).
-        out: output path; default ``<input stem>.<target>.mp4|wav|mp3`` beside the input.
+        out: output path; default ``<input stem>.<target>.mp4|wav|mp3`` beside the input
+            (WAV for lossless audio, MP3 for lossy); audio may be written as either, video
+            as MP4. Checked before anything runs.
         config: backends, device and timing-fit settings.
         limits: input limits (default the API reference's).
         progress: called with a ``ProgressEvent`` (stage key, completed, total) as stages move.
@@ -122,12 +124,13 @@ def dub(
 
     Raises:
         MediaError: the input is refused (too long, too short, too large, unsupported).
-        RequestError: an option is out of range or a language unsupported.
+        RequestError: an option is out of range, a language unsupported, or the output path
+            cannot be written (wrong extension for this input, missing folder).
         DubError: a stage failed.
     """
     checked = DubOptions.build(target, **options)
     info = validate(path, limits)
-    out_path = Path(out) if out else default_output(info, target)
+    out_path = check_output(Path(out) if out else default_output(info, target), info)
     runner = pipeline or Pipeline(config)
     result = runner.run(info, checked, out_path, progress, quality=quality, stems=stems)
     return write_sidecars(result, info, checked)
@@ -176,10 +179,18 @@ def to_dub_result(
     )
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def _write_text(path: Path, text: str) -> Path:
-    """Written under a temporary name and renamed, like the media output."""
+    """Written under a temporary name and renamed, like the media output, with the same
+    mode as the media (the umask's; mkstemp alone would make it 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

@@ -172,3 +172,64 @@ def test_a_killed_process_leaves_no_job_processing(tmp_path):
     assert after.status is JobStatus.FAILED
     assert after.error == "processing_failed"
     assert "stopped" in after.error_message
+
+
+STUCK_SERVER = """
+import sys, time
+from dubengine import Engine
+
+class Stuck:  # a pipeline that never finishes: the job stays processing until killed
+    def run(self, *args, **kwargs):
+        time.sleep(3600)
+    def close(self):
+        pass
+
+engine = Engine(sys.argv[1], workers=1, pipeline_factory=Stuck)
+job = engine.create_job(sys.argv[2], "fr")
+print(job.job_id, flush=True)
+time.sleep(3600)
+"""
+RESTARTED = """
+import sys, time
+from dubengine import Engine
+engine = Engine(sys.argv[1], workers=1, stale_after=1.0)
+time.sleep(7)  # one heartbeat period: the orphan's own heartbeat is older than stale_after
+print(engine.get_job(sys.argv[2]).status.value)
+"""
+
+
+def test_a_killed_server_running_as_pid_1_leaves_no_job_processing(tmp_path):
+    """In a container the server is PID 1 before and after the restart: a PID proves nothing."""
+    as_pid_1 = ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c"]
+    if subprocess.run([*as_pid_1, "pass"], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a PID namespace here")
+    data = str(tmp_path / "data")
+    command = [*as_pid_1, STUCK_SERVER, data, str(SPEECH / "short_en.wav")]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        job_id = server.stdout.readline().strip()
+        deadline = time.monotonic() + 60
+        while Engine(data, workers=0, start=False).get_job(job_id).status is not (
+            JobStatus.PROCESSING
+        ):
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.2)
+        assert Engine(data, workers=0, start=False).get_job(job_id).status is (
+            JobStatus.PROCESSING
+        ), "a live server's job is left alone"
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    restarted = subprocess.run([*as_pid_1, RESTARTED, data, job_id], capture_output=True,
+                               text=True, check=True)  # fmt: skip
+    assert restarted.stdout.strip() == "failed", restarted.stderr
+
+
+def test_a_job_of_a_closed_engine_in_this_process_is_recovered(tmp_path):
+    from dubengine.jobs.store import JobStore
+
+    first = JobStore(tmp_path / "jobs.sqlite3")
+    first.insert("dub_x", None, "/nowhere.wav", "fr", "auto", {})
+    assert first.claim() == "dub_x"
+    first.close()  # its engine is gone; the PID (ours) is not
+    assert JobStore(tmp_path / "jobs.sqlite3").recover() == ["dub_x"]

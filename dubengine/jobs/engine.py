@@ -24,9 +24,20 @@ from .._errors import InvalidOption, JobNotCompleted
 from .._options import DubOptions, PipelineConfig
 from ..media import Limits
 from ..pipeline import Pipeline
-from .records import EngineHooks, Job, JobList, JobResult, JobStatus, UploadTarget, iso, utc_now
+from .records import (
+    ACTIVE,
+    EngineHooks,
+    Job,
+    JobList,
+    JobResult,
+    JobStatus,
+    UploadTarget,
+    iso,
+    utc_now,
+)
 from .sources import AddressPolicy, parse_source
-from .store import JobStore
+from .store import HEARTBEAT_SEC, STALE_SEC, JobStore
+from .uploads import new_meta, sweep, upload_name, write_meta
 from .worker import JobRunner
 
 RESULT_TTL = timedelta(hours=48)
@@ -52,6 +63,9 @@ class Engine:
         result_ttl: how long a download URL stays valid (48 h).
         upload_ttl: how long an upload URL stays valid (1 h).
         start: start the workers now.
+        stale_after: seconds after which a job whose engine cannot be seen (another PID
+            namespace, such as a container's, or another machine) and has stopped sending
+            heartbeats is failed as orphaned.
     """
 
     def __init__(
@@ -67,27 +81,31 @@ class Engine:
         result_ttl: timedelta = RESULT_TTL,
         upload_ttl: timedelta = UPLOAD_TTL,
         start: bool = True,
+        stale_after: float = STALE_SEC,
     ) -> None:
         self.data_dir = Path(data_dir)
         for sub in ("uploads", "results", "work"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        # One policy for what it holds (uploads, results, sidecars, the key): files keep the
+        # umask's mode, and the folder itself is the owner's alone.
+        self.data_dir.chmod(0o700)
         self.config = config or PipelineConfig()
         self.limits = limits or Limits()
         self.hooks = hooks or EngineHooks()
         self.result_ttl, self.upload_ttl = result_ttl, upload_ttl
         self.policy = AddressPolicy.of(trust_private_urls)
-        self.store = JobStore(self.data_dir / "jobs.sqlite3")
+        self.store = JobStore(self.data_dir / "jobs.sqlite3", stale_after)
         self._runner = JobRunner(self.store, self.data_dir, self.limits, self.policy,
                                  price_per_minute, self.hooks, self.get_job)  # fmt: skip
         self._pipeline_factory = pipeline_factory
         self._wake = threading.Condition()
         self._stop = threading.Event()
-        for job_id in self.store.recover():
-            shutil.rmtree(self.data_dir / "work" / job_id, ignore_errors=True)
+        self._recover()
         self._workers = [
             threading.Thread(target=self._work, name=f"dubengine-worker-{i}", daemon=True)
             for i in range(workers)
         ]
+        self._keeper = threading.Thread(target=self._keep, name="dubengine-heartbeat", daemon=True)
         if start:
             self.start()
 
@@ -133,13 +151,22 @@ class Engine:
         return JobResult(job_id, self._url("result", job_id, path, expires),
                          iso(expires) or "", path)  # fmt: skip
 
-    def upload_url(self, filename: str, content_type: str) -> UploadTarget:
-        """Where to put a local file before creating a job from ``source_url``."""
+    def upload_url(
+        self, filename: str, content_type: str, owner: str | None = None
+    ) -> UploadTarget:
+        """Where to put a local file before creating a job from ``source_url``: one file,
+        for ``owner`` only, expiring after ``upload_ttl``.
+
+        Raises:
+            InvalidOption: ``filename`` is not a plain file name, or too long.
+        """
+        name = upload_name(filename)
         upload_id = uuid.uuid4().hex[:16]
         folder = self.data_dir / "uploads" / upload_id
         folder.mkdir(parents=True)
-        path = folder / (Path(filename).name or "upload")
+        path = folder / name
         expires = utc_now() + self.upload_ttl
+        write_meta(folder, new_meta(name, content_type, owner, expires))
         url = self._url("upload", upload_id, path, expires)
         source_url = path.resolve().as_uri() if url.startswith("file:") else url.split("?")[0]
         return UploadTarget(url, source_url, upload_id, self.limits.max_file_size_bytes,
@@ -167,7 +194,7 @@ class Engine:
     # Workers
 
     def start(self) -> None:
-        for worker in self._workers:
+        for worker in (*self._workers, self._keeper):
             if not worker.is_alive():
                 worker.start()
 
@@ -176,15 +203,40 @@ class Engine:
         self._stop.set()
         with self._wake:
             self._wake.notify_all()
-        for worker in self._workers:
+        for worker in (*self._workers, self._keeper):
             if worker.is_alive():
                 worker.join(timeout)
+        if not any(worker.is_alive() for worker in self._workers):
+            self.store.close()
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _recover(self) -> None:
+        for job_id in self.store.recover():
+            shutil.rmtree(self.data_dir / "work" / job_id, ignore_errors=True)
+
+    def _keep(self) -> None:
+        """Heartbeats for this engine's jobs; orphans of engines gone since start failed;
+        expired uploads removed."""
+        self._sweep()
+        beats = 0
+        while not self._stop.wait(HEARTBEAT_SEC):
+            self.store.beat()
+            self._recover()
+            beats += 1
+            if beats % 12 == 0:
+                self._sweep()
+
+    def _sweep(self) -> None:
+        uploads = (self.data_dir / "uploads").resolve()
+        sources = [Path(s.removeprefix("file://")) for s in self.store.sources(
+            JobStatus.PENDING, *ACTIVE)]  # fmt: skip
+        in_use = {s.parent.name for s in sources if s.resolve().parent.parent == uploads}
+        sweep(uploads, in_use)
 
     def _work(self) -> None:
         owned = self._pipeline_factory is None

@@ -11,6 +11,8 @@ import json
 import os
 import sqlite3
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,23 +41,41 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated_at TEXT NOT NULL,
     history TEXT NOT NULL DEFAULT '[]',
     worker_pid INTEGER,
-    seq INTEGER
+    seq INTEGER,
+    worker TEXT,
+    heartbeat REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
 CRASHED = "the dubbing process stopped while this job was running; create the job again"
+# Engines of this process that are running (their ids); a job claimed by any other engine
+# of this same PID is an orphan: its engine is gone, whatever the PID says.
+_LIVE_ENGINES: set[str] = set()
+FAILED_PROGRESS = {"stage": "failed", "percent": 0}
+HEARTBEAT_SEC = 5.0  # how often a running engine says its jobs are still running
+STALE_SEC = 30.0  # a job not vouched for this long, by an engine we cannot see, is orphaned
 
 
 class JobStore:
     """Jobs in ``path``; one connection per thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, stale_after: float = STALE_SEC) -> None:
         self.path = path
+        self.stale_after = stale_after
         self._local = threading.local()
+        self.worker_id = worker_identity()
         with contextlib.closing(sqlite3.connect(path, timeout=30)) as setup:
             setup.execute("PRAGMA journal_mode=WAL")
             setup.executescript(_SCHEMA)
+            columns = {row[1] for row in setup.execute("PRAGMA table_info(jobs)")}
+            for column, kind in (("worker", "TEXT"), ("heartbeat", "REAL")):
+                if column not in columns:  # a database from before workers were identified
+                    setup.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+        _LIVE_ENGINES.add(self.worker_id)
+
+    def close(self) -> None:
+        _LIVE_ENGINES.discard(self.worker_id)
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -140,22 +160,55 @@ class JobStore:
             if row is None:
                 return None
             _update(db, row["id"], status=JobStatus.DOWNLOADING.value, worker_pid=os.getpid(),
+                    worker=self.worker_id, heartbeat=time.time(),
                     progress={"stage": "downloading", "percent": 0})  # fmt: skip
             return row["id"]
 
-    def recover(self) -> list[str]:
-        """Fails the jobs a dead process left active (those of a live one, a server beside
-        this CLI say, are left alone); returns their ids."""
+    def sources(self, *statuses: JobStatus) -> list[str]:
+        """The sources of the jobs in these statuses."""
+        marks = ", ".join("?" * len(statuses))
         with self._db() as db:
             rows = db.execute(
-                "SELECT id, worker_pid FROM jobs WHERE status IN (?, ?, ?)",
+                f"SELECT source FROM jobs WHERE status IN ({marks})", [s.value for s in statuses]
+            ).fetchall()
+        return [row["source"] for row in rows]
+
+    def beat(self) -> None:
+        """Vouches for the jobs this engine is running."""
+        with self._db() as db:
+            db.execute(
+                "UPDATE jobs SET heartbeat = ? WHERE worker = ? AND status IN (?, ?, ?)",
+                (time.time(), self.worker_id, *(s.value for s in ACTIVE)),
+            )
+
+    def recover(self) -> list[str]:
+        """Fails the jobs whose engine is gone (those of a live one, a server beside this
+        CLI say, are left alone); returns their ids."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT id, worker_pid, worker, heartbeat FROM jobs WHERE status IN (?, ?, ?)",
                 tuple(s.value for s in ACTIVE),
             ).fetchall()
-            dead = [row["id"] for row in rows if not _alive(row["worker_pid"])]
+            dead = [row["id"] for row in rows if not self._running(row)]
             for job_id in dead:
                 _update(db, job_id, status=JobStatus.FAILED.value, error="processing_failed",
-                        error_message=CRASHED)  # fmt: skip
+                        error_message=CRASHED, progress=FAILED_PROGRESS)  # fmt: skip
         return dead
+
+    def _running(self, row: sqlite3.Row) -> bool:
+        """Whether the engine that claimed a job is still running it. A PID alone proves
+        nothing: PIDs are reused, and in a container every server is PID 1. Within our own
+        PID namespace the process's start time tells a reused PID from the claimant; a
+        claimant we cannot see (another namespace or machine) must keep its heartbeat."""
+        worker = row["worker"]
+        if worker is None:  # claimed by a version before workers were identified
+            return bool(row["worker_pid"]) and _exists(row["worker_pid"]) != ""
+        pid_text, start, namespace, _ = [*worker.split(":", 3), "", "", ""][:4]
+        if namespace == _namespace() and pid_text.isdigit():
+            if int(pid_text) == os.getpid():
+                return worker in _LIVE_ENGINES
+            return start != "" and _start_time(int(pid_text)) == start
+        return time.time() - (row["heartbeat"] or 0.0) < self.stale_after
 
 
 def _update(db: sqlite3.Connection, job_id: str, **fields: Any) -> None:
@@ -170,13 +223,38 @@ def _update(db: sqlite3.Connection, job_id: str, **fields: Any) -> None:
     db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
+def worker_identity() -> str:
+    """ "PID:start time:PID namespace and boot:engine id": one engine of one process."""
+    pid = os.getpid()
+    return f"{pid}:{_start_time(pid)}:{_namespace()}:{uuid.uuid4().hex[:12]}"
+
+
+def _namespace() -> str:
+    """This process's PID namespace on this boot ("" where /proc does not say)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{os.readlink('/proc/self/ns/pid')}@{boot}".replace(":", "_")
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time since boot (field 22 of /proc/PID/stat), "" if no such
+    process; where there is no /proc, whether the PID exists at all."""
+    if not Path("/proc/self/stat").is_file():
+        return _exists(pid)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _exists(pid: int) -> str:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
+        return ""
     except PermissionError:  # someone else's live process
-        return True
-    return True
+        return "unknown"
+    return "unknown"

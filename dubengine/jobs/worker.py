@@ -50,8 +50,12 @@ class JobRunner:
             shutil.rmtree(work, ignore_errors=True)
 
     def fail(self, job_id: str, code: str, message: str) -> None:
+        """Failed, with the stage it failed in kept as ``failed_stage``."""
+        progress = json.loads(self.store.row(job_id)["progress"])
+        progress |= {"stage": "failed", "failed_stage": progress.get("stage")}
         with contextlib.suppress(InvalidJobState):
-            self.store.transition(job_id, JobStatus.FAILED, error=code, error_message=message)
+            self.store.transition(job_id, JobStatus.FAILED, error=code, error_message=message,
+                                  progress=progress)  # fmt: skip
 
     def _execute(self, job_id: str, pipeline: Pipeline, work: Path) -> None:
         from ..dubbing import default_output, write_sidecars

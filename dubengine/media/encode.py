@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .._errors import ProcessingFailed
+from .._errors import InvalidOption, ProcessingFailed
 from .decode import Audio
 from .limits import LOSSLESS_AUDIO_CODECS, codec_family
 from .probe import MediaInfo
@@ -49,6 +49,39 @@ def output_suffix(info: MediaInfo) -> str:
     return ".wav" if lossless else ".mp3"
 
 
+def output_suffixes(info: MediaInfo) -> tuple[str, ...]:
+    """The extensions an output for this input may have, the default first: MP4 for video;
+    WAV or MP3 for audio."""
+    if info.is_video:
+        return (".mp4",)
+    default = output_suffix(info)
+    return (default, *(s for s in (".wav", ".mp3") if s != default))
+
+
+def check_output(out_path: str | os.PathLike[str], info: MediaInfo) -> Path:
+    """Refuses, before any work, an output path that could not be written for this input.
+
+    Raises:
+        InvalidOption: a suffix this input cannot have, a missing folder, a folder as the
+            output, or the input itself.
+    """
+    out_path = Path(out_path)
+    allowed = output_suffixes(info)
+    if out_path.suffix.lower() not in allowed:
+        kinds = " or ".join(s.lstrip(".").upper() for s in allowed)
+        raise InvalidOption(
+            f"output {out_path.name!r}: this input can be written as {kinds} "
+            f"({', '.join(allowed)}), not {out_path.suffix or 'a file without an extension'}"
+        )
+    if out_path.is_dir():
+        raise InvalidOption(f"output {str(out_path)!r} is a folder; name a file")
+    if not out_path.parent.is_dir():
+        raise InvalidOption(f"output folder {str(out_path.parent)!r} does not exist")
+    if out_path.exists() and out_path.resolve() == info.path.resolve():
+        raise InvalidOption("the output would overwrite the input; name another file")
+    return out_path
+
+
 def write_output(
     audio: Audio,
     source: MediaInfo,
@@ -57,16 +90,15 @@ def write_output(
 ) -> Path:
     """Writes ``audio`` as the new soundtrack of ``source`` to ``out_path``.
 
-    The suffix of ``out_path`` must be the one ``output_suffix(source)`` gives.
+    The suffix of ``out_path`` must be one of ``output_suffixes(source)``.
 
     Raises:
-        ValueError: wrong suffix for this input.
+        InvalidOption: wrong suffix for this input (``check_output`` says so up front).
         ProcessingFailed: the encoder or muxer failed; nothing is left at ``out_path``.
     """
     out_path = Path(out_path)
-    expected = output_suffix(source)
-    if out_path.suffix.lower() != expected:
-        raise ValueError(f"output for this input must be {expected}, not {out_path.name}")
+    if out_path.suffix.lower() not in output_suffixes(source):
+        check_output(out_path, source)
     tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         if source.is_video:
@@ -74,7 +106,7 @@ def write_output(
             audio = audio.with_duration(source.duration)
             _write_video(audio, source, tmp, video or VideoEncoding())
         else:
-            _write_audio(audio, source, tmp, expected)
+            _write_audio(audio, source, tmp, out_path.suffix.lower())
         os.replace(tmp, out_path)
     except av.FFmpegError as exc:
         raise ProcessingFailed(f"could not write {out_path.name}: {exc}") from exc

@@ -9,16 +9,17 @@ import typing
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .._options import DubOptions
 from ..jobs.records import SUMMARY_FIELDS, Job, JobList, JobResult, UploadTarget
 
 
 def model_of(
-    name: str, source: type, exclude: Iterable[str] = (), **override: Any
+    name: str, source: type, exclude: Iterable[str] = (), strict: bool = False, **override: Any
 ) -> type[BaseModel]:
-    """A pydantic model with the fields (and types, and defaults) of dataclass ``source``."""
+    """A pydantic model with the fields (and types, and defaults) of dataclass ``source``;
+    ``strict``: no coercion ("yes" is not a bool, true is not a number)."""
     hints = typing.get_type_hints(source)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(source):
@@ -26,10 +27,13 @@ def model_of(
             continue
         default = f.default if f.default is not dataclasses.MISSING else ...
         fields[f.name] = (hints[f.name], default)
-    return create_model(name, **(fields | override))
+    config = ConfigDict(strict=True, extra="forbid") if strict else None
+    return create_model(name, __config__=config, **(fields | override))
 
 
 class UploadRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     filename: str = Field(min_length=1)
     content_type: str = Field(min_length=1)
 
@@ -47,7 +51,7 @@ def _job_fields_but(keep: Iterable[str]) -> list[str]:
 
 
 UploadResponse = model_of("UploadResponse", UploadTarget, exclude=("path",))
-JobRequest = model_of("JobRequest", DubOptions, source_url=(str, ...))
+JobRequest = model_of("JobRequest", DubOptions, strict=True, source_url=(str, ...))
 JobStatusResponse = model_of("JobStatusResponse", Job, exclude=_JOB_ONLY)
 JobCreated = model_of(
     "JobCreated", Job,

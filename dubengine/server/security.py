@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .._errors import ApiError
+from .._errors import ApiError, InvalidOption
 from ..jobs.records import EngineHooks
 
 UPLOADS = "/api/dubbing/uploads"
@@ -31,7 +31,10 @@ class ServerSettings:
     Attributes:
         tokens: accepted bearer tokens.
         public_url: the base URL clients reach this server at (used in presigned URLs).
-        rate_limit: requests per token per minute (the reference's 10).
+        rate_limit: requests per token per minute that create something (jobs, upload
+            URLs): the reference's 10.
+        read_rate_limit: requests per token per minute that only read (job status, lists,
+            results): generous, so a client polling every second or two never hits it.
         balances: optional prepaid dollars per token, charged each completed job's cost;
             None (the default) keeps no balance.
         secret: HMAC key for presigned URLs; default one kept in the data folder.
@@ -40,10 +43,19 @@ class ServerSettings:
     tokens: set[str]
     public_url: str = "http://127.0.0.1:8000"
     rate_limit: int = 10
+    read_rate_limit: int = 300
     balances: dict[str, float] | None = None
     secret: bytes = b""
-    _hits: dict[str, deque[float]] = field(default_factory=dict, repr=False)
+    _hits: dict[tuple[str, str], deque[float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("rate_limit", "read_rate_limit"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidOption(f"{name} must be a whole number of requests of 1 or more")
+        if not self.tokens:
+            raise InvalidOption("at least one API token is needed")
 
 
 def owner_of(token: str) -> str:
@@ -51,20 +63,42 @@ def owner_of(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
+MIN_SECRET = 32  # bytes of HMAC key
+
+
 def load_secret(data_dir: Path) -> bytes:
+    """The data folder's signing key, made on first use: created atomically with mode 0600
+    (never world-readable, not even for an instant), refused if shorter than 32 bytes."""
     path = data_dir / "signing.key"
     data_dir.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
-    return path.read_bytes()
+        partial = data_dir / f".signing.key.{secrets.token_hex(4)}"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as sink:
+            sink.write(secrets.token_bytes(MIN_SECRET))
+        try:
+            os.link(partial, path)  # fails if another process made one first: keep theirs
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    return checked_secret(path.read_bytes(), str(path))
+
+
+def checked_secret(secret: bytes, where: str) -> bytes:
+    if len(secret) < MIN_SECRET:
+        raise InvalidOption(
+            f"the signing key in {where} is {len(secret)} bytes; at least {MIN_SECRET} are "
+            "needed (delete it to have a new one made; URLs signed with it stop working)"
+        )
+    return secret
 
 
 class Signer:
     """Presigned URLs: ``?expires=<unix>&signature=<hmac(method path expires)>``."""
 
     def __init__(self, secret: bytes, public_url: str) -> None:
-        self._secret = secret
+        self._secret = checked_secret(secret, "the settings")
         self._base = public_url.rstrip("/")
 
     def sign(self, method: str, path: str, expires: datetime) -> str:
@@ -72,7 +106,10 @@ class Signer:
         return f"{self._base}{path}?expires={stamp}&signature={self._mac(method, path, stamp)}"
 
     def check(self, method: str, path: str, expires: str | None, signature: str | None) -> None:
-        if not expires or not signature or not expires.isdigit():
+        # isdigit() alone takes "²"; a non-ASCII signature cannot be compared as str
+        if not (expires and expires.isascii() and expires.isdigit() and len(expires) < 16):
+            raise ApiError("unauthorized", "This URL is not signed", 403)
+        if not signature or not signature.isascii():
             raise ApiError("unauthorized", "This URL is not signed", 403)
         if not hmac.compare_digest(self._mac(method, path, int(expires)), signature):
             raise ApiError("unauthorized", "The URL signature does not match", 403)
@@ -115,27 +152,29 @@ def _charger(settings: ServerSettings) -> Callable[[Any, str | None], None]:
     return charge
 
 
-def authenticate(settings: ServerSettings, header: str) -> str:
-    """The caller's token from an Authorization header, counted against the rate limit."""
+def authenticate(settings: ServerSettings, header: str, writes: bool) -> str:
+    """The caller's token from an Authorization header, counted against the rate limit of
+    requests that create (``writes``) or of those that read."""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or token not in settings.tokens:
         raise ApiError("unauthorized", "Invalid or expired API token", 401)
-    rate_limit(settings, token)
+    rate_limit(settings, token, writes)
     return token
 
 
-def rate_limit(settings: ServerSettings, token: str) -> None:
+def rate_limit(settings: ServerSettings, token: str, writes: bool = True) -> None:
+    limit = settings.rate_limit if writes else settings.read_rate_limit
     now = time.monotonic()
     with settings._lock:
-        hits = settings._hits.setdefault(token, deque())
+        hits = settings._hits.setdefault((token, "write" if writes else "read"), deque())
         while hits and now - hits[0] >= 60:
             hits.popleft()
-        if len(hits) >= settings.rate_limit:
+        if len(hits) >= limit:
             retry = max(1, int(60 - (now - hits[0])) + 1)
             raise ApiError(
                 "rate_limited",
-                f"Too many requests. Maximum {settings.rate_limit} requests per minute.",
+                f"Too many requests. Maximum {limit} requests per minute.",
                 429,
                 {"Retry-After": str(retry)},
             )
