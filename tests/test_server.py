@@ -182,12 +182,8 @@ def test_the_eleventh_request_in_a_minute_is_rate_limited(tmp_path, warm_pipelin
     running, engine = start(tmp_path, warm_pipeline, rate_limit=10)
     body = {"filename": "a.wav", "content_type": "audio/wav"}
     try:
-        codes = [
-            httpx.post(
-                running.url + "/api/dubbing/upload-url", json=body, headers=auth()
-            ).status_code  # fmt: skip
-            for _ in range(10)
-        ]
+        url = running.url + "/api/dubbing/upload-url"
+        codes = [httpx.post(url, json=body, headers=auth()).status_code for _ in range(10)]
         assert codes == [200] * 10
         eleventh = httpx.post(running.url + "/api/dubbing/upload-url", json=body, headers=auth())
         assert eleventh.status_code == 429
