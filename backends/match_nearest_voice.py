@@ -87,22 +87,50 @@ class NearestVoiceMatcher:
         similarity = {
             s: {v: float(targets[s] @ stock[v]["embedding"]) for v in allowed} for s in speakers
         }
+        genders = self._genders(targets, pitches, synthesizer, stock)
         primary = _assign(speakers, allowed, similarity)
-        # reduce_accent: a smaller pitch move and no formant warp (WORLD's warp costs clarity)
-        limit = ACCENT_SEMITONES if reduce_accent else self.max_semitones
-        formants = (1.0,) if reduce_accent else self.formants
+        for speaker in speakers:  # a male voice never gets a female one, nor the reverse:
+            keep = _same_gender(allowed, genders[speaker])  # rather share one, kept apart
+            if primary[speaker] not in keep:
+                taken = {primary[o] for o in speakers if o != speaker}
+                free = [v for v in keep if v not in taken] or list(keep)
+                primary[speaker] = max(free, key=lambda v: similarity[speaker][v])
+        # reduce_accent, or voices that are all foreign to the language: a smaller pitch
+        # move, no formant warp, no blend (measured: JFK in ru moved 9 semitones and warped
+        # was heard as Croatian; the same voice unmoved, as Russian with p 0.98)
+        accented = getattr(synthesizer, "accented", lambda language: False)(language)
+        careful = reduce_accent or (accented and len(allowed) < len(synthesizer.voices()))
+        limit = ACCENT_SEMITONES if careful else self.max_semitones
+        formants = (1.0,) if careful else self.formants
         voices = {}
         for speaker in speakers:
             others = {primary[o] for o in speakers if o != speaker}
             blend_with = None
-            if not reduce_accent and hasattr(synthesizer, "voice_style"):
-                spare = [v for v in allowed if v != primary[speaker] and v not in others]
+            if not careful and hasattr(synthesizer, "voice_style"):
+                same = _same_gender(allowed, genders[speaker])
+                spare = [v for v in same if v != primary[speaker] and v not in others]
                 blend_with = max(spare, key=lambda v: similarity[speaker][v], default=None)
             voices[speaker] = self._refine(
                 synthesizer, language, primary[speaker], blend_with, targets[speaker],
                 pitches[speaker], stock, limit, formants,
             )  # fmt: skip
         return self._keep_apart(voices, synthesizer, language, targets, limit)
+
+    def _genders(
+        self, targets: dict[str, np.ndarray], pitches: dict[str, float | None],
+        synthesizer: Any, stock: dict[str, dict[str, Any]],
+    ) -> dict[str, str | None]:  # fmt: skip
+        """Each speaker's gender as the voices they are nearest tell it: the English voices
+        when there are many (13 male, 15 female: a fair vote), else the candidates."""
+        probe = stock
+        if len(getattr(synthesizer, "voices", tuple)()) > len(stock) and hasattr(
+            synthesizer, "candidate_voices"
+        ):
+            probe = self._stock(synthesizer, "en")
+        return {
+            s: _gender({v: float(t @ probe[v]["embedding"]) for v in probe}, pitches[s])
+            for s, t in targets.items()
+        }
 
     def _refine(
         self,
@@ -127,12 +155,13 @@ class NearestVoiceMatcher:
             sample = _speak(synthesizer, language, candidate)
             world = analyse(sample)
             own = world.median_f0 if candidate.style is not None else stock[primary]["f0"]
-            ratio = _pitch_ratio(pitch, own, limit)
-            for formant in formants:
-                voiced = adjust_voice(sample, ratio, formant, world)
-                score = float(target @ self._embedder.embed(voiced))
-                if best is None or score > (best.similarity or -1):
-                    best = Voice(candidate.name, candidate.style, ratio, formant, score)
+            moved = _pitch_ratio(pitch, own, limit)
+            for ratio in dict.fromkeys((moved, 1.0)):  # unmoved too: moving may not help
+                for formant in formants:
+                    voiced = adjust_voice(sample, ratio, formant, world)
+                    score = float(target @ self._embedder.embed(voiced))
+                    if best is None or score > (best.similarity or -1):
+                        best = Voice(candidate.name, candidate.style, ratio, formant, score)
         assert best is not None
         return best
 
@@ -159,7 +188,7 @@ class NearestVoiceMatcher:
             for speaker, tones in zip(members, wanted, strict=True):
                 ratio = 2 ** (max(tones - shift, -limit) / 12)
                 voice = voices[speaker]
-                if abs(semitones(ratio / voice.pitch_ratio)) < 0.01:
+                if abs(semitones(ratio / voice.pitch_ratio)) < 1e-4:
                     continue
                 plain = _speak(synthesizer, language, Voice(voice.name, voice.style))
                 sample = adjust_voice(plain, ratio, voice.formant_ratio)
@@ -168,8 +197,9 @@ class NearestVoiceMatcher:
         return out
 
     def _stock(self, synthesizer: Any, language: str) -> dict[str, dict[str, Any]]:
-        """Every stock voice's embedding and pitch speaking ``language`` (cached on disk)."""
-        voices = tuple(synthesizer.voices())
+        """The embedding and pitch of every voice worth trying in ``language`` (cached)."""
+        candidates = getattr(synthesizer, "candidate_voices", None)
+        voices = tuple(candidates(language) if candidates else synthesizer.voices())
         embedder = type(getattr(self._embedder, "wrapped", self._embedder)).__name__
         key = hashlib.sha256(
             json.dumps(
@@ -209,6 +239,37 @@ def _pitch_ratio(target: float | None, own: float | None, limit: float) -> float
     if not target or not own:
         return 1.0
     return float(np.clip(target / own, 2 ** (-limit / 12), 2 ** (limit / 12)))
+
+
+MALE_BELOW_HZ = 160.0  # median F0 under this: a male speaker (adult male voices sit ~85-155)
+FEMALE_ABOVE_HZ = 185.0  # over this: a female one (~165-255); between, either
+
+
+def voice_gender(name: str) -> str | None:
+    """ "f" or "m" from a Kokoro-style name ("am_adam", "jf_alpha"); None if it says neither."""
+    return name[1] if len(name) > 2 and name[2] == "_" and name[1] in "fm" else None
+
+
+def _gender(similarity: dict[str, float], pitch: float | None) -> str | None:
+    """ "m", "f" or None (cannot tell) for a speaker: which gender's voices their embedding is
+    nearer (the best two of each), else their pitch. Pitch alone misleads: JFK's speech has
+    a median F0 of 218 Hz, but every embedding puts him nearer the male voices."""
+    best = {}
+    for gender in "mf":
+        scores = sorted((v for k, v in similarity.items() if voice_gender(k) == gender),
+                        reverse=True)[:3]  # fmt: skip
+        best[gender] = float(np.mean(scores)) if scores else None
+    if best["m"] is not None and best["f"] is not None and abs(best["m"] - best["f"]) > 0.03:
+        return "m" if best["m"] > best["f"] else "f"
+    if pitch is None:
+        return None
+    return "m" if pitch < MALE_BELOW_HZ else "f" if pitch > FEMALE_ABOVE_HZ else None
+
+
+def _same_gender(voices: tuple[str, ...], gender: str | None) -> tuple[str, ...]:
+    """The voices of that gender (all when it is unknown, or none of it is there)."""
+    same = tuple(v for v in voices if voice_gender(v) in (gender, None))
+    return same if gender and same else voices
 
 
 def _assign(

@@ -19,10 +19,25 @@ from dubengine._device import resolve_device
 from dubengine._errors import ModelNotInstalled, UnsupportedLanguage
 from dubengine._types import ESPEAK_VOICES
 from dubengine.media.decode import Audio
-from dubengine.models import KOKORO_82M, ensure_model
+from dubengine.models import KOKORO_82M, VOICES_HINT, ensure_model, installed_kokoro_voices
 
 SAMPLE_RATE = 24_000
 DEFAULT_VOICE = "jm_kumo"  # measured the most intelligible outside Japanese (see README)
+PACKAGED_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+NATIVE_PREFIXES = {"en": "ab", "es": "e", "fr": "f", "it": "i", "pt": "p", "zh": "z",
+                   "ja": "j", "hi": "h"}  # fmt: skip
+# No native voice: the voices Whisper base heard as the language with CER <= 0.1 on the
+# sample sentence (espeak-ng phonemes), most confidently heard first, from
+# `benchmarks/tts_roundtrip.py --voices` (benchmarks/results/tts_voices.json); in ru only
+# those also heard as Russian with p >= 0.9 (jm_kumo 0.98: the voice was never the problem
+# there, the pitch and formant moves on top of it were); jm_kumo was heard as English in de.
+MEASURED_VOICES: dict[str, tuple[str, ...]] = {
+    "de": ("jf_gongitsune", "ff_siwis", "pm_alex", "pf_dora", "bm_george", "im_nicola",
+           "em_alex"),
+    "ru": ("jm_kumo", "hm_omega", "zm_yunjian", "zf_xiaobei", "hf_alpha", "pf_dora",
+           "if_sara", "jf_alpha", "jf_nezumi"),
+    "ko": ("hm_omega", "jf_gongitsune", "am_santa", "af_nicole"),  # CER 0.27-0.32: none better
+}  # fmt: skip
 # espeak marks words it reads with another language's rules as "(en)word(de)"; Kokoro's
 # vocabulary has parentheses, so the markers would be spoken as noise.
 _SWITCH_MARKER = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")
@@ -54,6 +69,10 @@ class KokoroSynthesizer:
         providers = ort.get_available_providers()
         kind, index = resolve_device(device, lambda: int("CUDAExecutionProvider" in providers))
         folder = Path(model) if model else ensure_model(KOKORO_82M, cache)
+        voices_path = folder / "voices.npz"
+        all_voices = None if model else installed_kokoro_voices(cache)
+        self.voices_hint = None if all_voices or model else VOICES_HINT
+        voices_path = all_voices or voices_path
         onnx = next(iter(sorted(folder.glob("*.onnx"))), None)
         if onnx is None:
             raise ModelNotInstalled(f"no Kokoro .onnx model in {folder}")
@@ -67,7 +86,7 @@ class KokoroSynthesizer:
         started = time.perf_counter()
         session = ort.InferenceSession(str(onnx), sess_options=options, providers=chosen)
         self._kokoro = Kokoro.from_session(
-            session, voices_path=str(folder / "voices.npz"), vocab_config=str(folder / "vocab.json")
+            session, voices_path=str(voices_path), vocab_config=str(folder / "vocab.json")
         )
         self.load_seconds = time.perf_counter() - started
         self.device = kind
@@ -77,9 +96,35 @@ class KokoroSynthesizer:
         return tuple(sorted(self._kokoro.voices.files))
 
     def native_voices(self, language: str) -> tuple[str, ...]:
-        """The voices that pronounce ``language`` natively (the packaged styles are Japanese
-        voices; jm_kumo measured the clearest in the other nine languages)."""
-        return self.voices() if language == "ja" else (DEFAULT_VOICE,)
+        """The voices that pronounce ``language`` natively: with all 54 voices installed,
+        Kokoro's own for the language (en-us a*, en-gb b*, es e*, fr f*, it i*, pt p*, zh z*,
+        ja j*), and for de, ru and ko, which have none, those measured heard right there
+        (``benchmarks/tts_roundtrip.py --voices``); with the five packaged Japanese voices,
+        jm_kumo (measured the clearest) outside Japanese."""
+        voices = self.voices()
+        prefixes = NATIVE_PREFIXES.get(language)
+        native = tuple(v for v in voices if prefixes and v[0] in prefixes)
+        if language in MEASURED_VOICES:
+            native = tuple(v for v in MEASURED_VOICES[language] if v in voices)
+        if native and len(voices) > len(PACKAGED_VOICES):
+            return native
+        return voices if language == "ja" else (DEFAULT_VOICE,)
+
+    def accented(self, language: str) -> bool:
+        """Whether no voice here is native to ``language`` (every one speaks it as a
+        foreigner would: pitch and formant moves on top cost what intelligibility is left)."""
+        return language in MEASURED_VOICES or len(self.voices()) <= len(PACKAGED_VOICES)
+
+    def candidate_voices(self, language: str) -> tuple[str, ...]:
+        """The voices worth trying for a speaker in ``language``: the native ones when all
+        54 are installed (others are heard with an accent, or as another language), else
+        the five packaged ones (blended and adjusted by the matcher)."""
+        if len(self.voices()) > len(PACKAGED_VOICES):
+            native = self.native_voices(language)
+            if not any(v[1] == "m" for v in native):  # fr has no native male voice
+                native += (DEFAULT_VOICE,)
+            return native
+        return self.voices()
 
     def voice_style(self, voice: str) -> np.ndarray:
         """The style vectors of a voice, for blending (see ``synthesize(style=...)``)."""

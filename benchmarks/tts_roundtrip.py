@@ -14,6 +14,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from dubengine.media.resample import resample
 from dubengine.quality.metrics import character_error_rate
@@ -25,12 +26,44 @@ def _sentences() -> list[tuple[str, str]]:
     return [(lang, text) for lang, texts in SENTENCES.items() for text in texts]
 
 
+def heard_back(asr: Any, speech: Any, text: str, language: str) -> dict[str, object]:
+    """CER of the transcript with the language forced; the language heard unforced."""
+    audio = resample(speech, 16_000)
+    forced = asr.transcribe(audio, language=language)
+    heard = " ".join(s.text for s in forced.segments)
+    detected = asr.transcribe(audio)
+    return {"cer": round(character_error_rate(text, heard, language), 3),
+            "detected": detected.language, "probability": detected.language_probability,
+            "heard": heard}  # fmt: skip
+
+
+def _voice_table(asr: Any, languages: list[str], out: Path) -> None:
+    tts = create_backend("synthesizer", "kokoro", device="cpu")
+    rows = []
+    for language in languages:
+        text = SENTENCES[language][0]
+        for voice in tts.voices():
+            row = {"language": language, "voice": voice}
+            row |= heard_back(asr, tts.synthesize(text, language, voice=voice), text, language)
+            rows.append(row)
+            print(f"{language} {voice:14} CER {row['cer']:.3f}  heard {row['detected']} "
+                  f"p {row['probability']:.2f}  {row['heard']}", flush=True)  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_name("tts_voices.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tts_roundtrip.json"))
     parser.add_argument("--engines", nargs="+", default=["kokoro", "espeak-ng"])
+    parser.add_argument("--voices", nargs="*", metavar="LANG",
+                        help="instead: every Kokoro voice in these languages (default de ru ko), "
+                        "the table behind each language's voice candidates")  # fmt: skip
     args = parser.parse_args()
     asr = create_backend("transcriber", "faster-whisper", device="cpu")
+    if args.voices is not None:
+        _voice_table(asr, args.voices or ["de", "ru", "ko"], args.out)
+        return
     rows = []
     for engine in args.engines:
         tts = create_backend("synthesizer", engine, device="cpu")

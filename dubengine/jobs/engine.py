@@ -126,9 +126,10 @@ class Engine:
         job_id = f"dub_{uuid.uuid4().hex[:12]}"
         self.store.insert(job_id, owner, source_text, checked.target_lang, checked.source_lang,
                           checked.to_dict())  # fmt: skip
+        created = self.get_job(job_id, owner)  # as created: a worker may claim it at once
         with self._wake:
             self._wake.notify()
-        return self.get_job(job_id, owner)
+        return created
 
     def get_job(self, job_id: str, owner: str | None = None) -> Job:
         return self._to_job(self.store.row(job_id, owner))
