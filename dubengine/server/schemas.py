@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .._options import DubOptions
+from .._types import LANGUAGES
 from ..jobs.records import SUMMARY_FIELDS, Job, JobList, JobResult, UploadTarget
 
 
@@ -51,7 +52,17 @@ def _job_fields_but(keep: Iterable[str]) -> list[str]:
 
 
 UploadResponse = model_of("UploadResponse", UploadTarget, exclude=("path",))
-JobRequest = model_of("JobRequest", DubOptions, strict=True, source_url=(str, ...))
+# Enums and ranges documented in the schema; enforced by DubOptions, so a bad language
+# keeps the reference's own code (unsupported_language) rather than a validation error.
+_CODES = sorted(LANGUAGES)
+JobRequest = model_of(
+    "JobRequest", DubOptions, strict=True,
+    source_url=(str, Field(min_length=1, json_schema_extra={"format": "uri"})),
+    target_lang=(str, Field(json_schema_extra={"enum": _CODES})),
+    source_lang=(str, Field("auto", json_schema_extra={"enum": ["auto", *_CODES]})),
+    translation_lag_time=(float, Field(0.0, json_schema_extra={"minimum": 0, "maximum": 3})),
+    original_speech_volume=(float, Field(0.0, json_schema_extra={"minimum": 0, "maximum": 1})),
+)  # fmt: skip
 JobStatusResponse = model_of("JobStatusResponse", Job, exclude=_JOB_ONLY)
 JobCreated = model_of(
     "JobCreated", Job,
