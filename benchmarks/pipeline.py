@@ -56,6 +56,7 @@ def build_input(seconds: float, folder: Path) -> Path:
 def run_one(path: Path, device: str, target: str, overrides: dict) -> dict:
     from dubengine import PipelineConfig, dub
     from dubengine._measure import measured
+    from dubengine._types import timing_summary
     from dubengine.pipeline.align import AlignOptions
 
     config = PipelineConfig(device=device)
@@ -90,6 +91,10 @@ def run_one(path: Path, device: str, target: str, overrides: dict) -> dict:
         # how the lines were fitted: a faster variant must not buy its time with worse timing
         "fit_methods": dict(Counter(f.method for f in result.fits)),
         "overflow_sec": round(sum(f.overflow for f in result.fits), 2),
+        # the timing report: speech overlap of dubbed and source lines, lines overflowing
+        **{
+            k: v for k, v in timing_summary(result.fits).items() if k in ("mean_iou", "overflowing")
+        },
         "stages": stages,
     }
 
@@ -127,7 +132,9 @@ def print_row(row: dict) -> None:
         + (f", GPU {row['gpu_peak_mb']:.0f} MB" if row["gpu_peak_mb"] else "")
     )
     methods = ", ".join(f"{n} {m}" for m, n in sorted(row["fit_methods"].items()))
-    print(f"  lines fitted: {methods}; overflow {row['overflow_sec']:.2f} s in all")
+    print(f"  lines fitted: {methods}; overflow {row['overflow_sec']:.2f} s in all; "
+          f"{row['overflowing']} of {row['lines']} lines over by > 50 ms; "
+          f"mean IoU {row['mean_iou']:.3f}")  # fmt: skip
     print(f"  {'stage':16} {'wall s':>8} {'load s':>8} {'infer s':>8} {'RTF':>7} {'peak MB':>8}")
     for s in row["stages"]:
         print(

@@ -7,7 +7,7 @@ Numpy and the media layer are named only for type checkers, so importing this mo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -192,8 +192,31 @@ class LineFit:
         """Start error against the source line (0 by construction, lag aside)."""
         return self.start - self.source_start
 
+    @property
+    def iou(self) -> float:
+        """Overlap of the dubbed line with the source line: intersection over union of the
+        two time spans (1.0 = the same span; human dubbing averages about 0.66)."""
+        inter = max(0.0, min(self.end, self.source_end) - max(self.start, self.source_start))
+        union = max(self.end, self.source_end) - min(self.start, self.source_start)
+        return round(inter / union, 4) if union > 0 else 0.0
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"iou": self.iou}
+
+
+OVERFLOW_SEC = 0.05  # a line overflows when it runs this far past what was available
+
+
+def timing_summary(fits: Sequence[LineFit]) -> dict[str, float | int]:
+    """The timing report over a dub: mean speech overlap (IoU), lines overflowing."""
+    overflowing = sum(f.overflow > OVERFLOW_SEC for f in fits)
+    return {
+        "lines": len(fits),
+        "mean_iou": round(sum(f.iou for f in fits) / len(fits), 4) if fits else 0.0,
+        "overflowing": overflowing,
+        "overflowing_share": round(overflowing / len(fits), 4) if fits else 0.0,
+        "max_speed": max((f.speed for f in fits), default=1.0),
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._options import DubOptions, PipelineConfig
 from ._progress import Progress, no_progress
-from ._types import LineFit, MixReport, StageReport, Transcript, VoiceReport
+from ._types import LineFit, MixReport, StageReport, Transcript, VoiceReport, timing_summary
 from .media import Limits, MediaInfo, check_output, output_suffix, validate
 from .pipeline import Pipeline, PipelineResult
 from .subtitles import to_srt, to_vtt
@@ -84,6 +84,7 @@ class DubResult:
             "target_language": self.target_language,
             "transcript": self.transcript.to_dict(),
             "fits": [f.to_dict() for f in self.fits],
+            "timing": timing_summary(self.fits),
             "stages": [s.to_dict() for s in self.stages],
             "mix": self.mix.to_dict(),
             "voices": {speaker: v.to_dict() for speaker, v in self.voices.items()},

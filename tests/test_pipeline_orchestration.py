@@ -157,3 +157,17 @@ def test_a_crashing_backend_fails_the_job_as_an_internal_error(short_wav, tmp_pa
     assert "internal error: RuntimeError: synthesizer exploded" in job.error_message
     assert job.progress["stage_name"] == "Synthesizing"  # the stage it failed in
     assert not list((tmp_path / "data" / "results").iterdir())
+
+
+def test_the_timing_report_gives_each_lines_overlap_and_the_overflowing_count(short_wav, tmp_path):
+    from dubengine import LineFit
+
+    fit = LineFit(0, 1.0, 3.0, 1.5, 3.5, "x", 1.0, 1.0, 1.0, 0.0, 0.0, 0, "natural")
+    assert fit.iou == pytest.approx(1.5 / 2.5)  # 1.5 s shared of 2.5 s spanned
+    result = dub(short_wav, "es", out=tmp_path / "out.wav", config=FAKE)
+    timing = result.to_dict()["timing"]
+    assert timing["lines"] == len(result.fits)
+    assert timing["mean_iou"] == pytest.approx(sum(f.iou for f in result.fits) / len(result.fits),
+                                               abs=1e-4)  # fmt: skip
+    assert timing["overflowing"] == sum(f.overflow > 0.05 for f in result.fits)
+    assert all("iou" in f for f in result.to_dict()["fits"])

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._types import PlacedLine, Transcript
+from .._types import PlacedLine, Transcript, timing_summary
 from ..media.decode import Audio
 from ..media.resample import resample
 from .metrics import character_error_rate
@@ -33,6 +33,7 @@ class LineQuality:
     measured_offset: float  # where the speech is heard in the placed track - (source + lag)
     speed: float
     overflow: float
+    iou: float  # overlap of the dubbed line's span with the source line's
     method: str
     text: str
     heard: str  # the dubbed line transcribed back
@@ -47,6 +48,8 @@ class QualityReport:
     max_abs_offset: float
     max_speed: float
     total_overflow: float
+    mean_iou: float  # over the lines
+    lines_overflowing: int  # lines past their window by more than 50 ms
     mean_cer: float
     speaker_similarity: dict[str, float | None]  # per speaker, original vs dubbed voice
     # the same, by each embedder measured (the configured one and a second for comparison)
@@ -99,6 +102,7 @@ def quality_report(
                 measured_offset=round(onset - (fit.source_start + lag), 4),
                 speed=fit.speed,
                 overflow=fit.overflow,
+                iou=fit.iou,
                 method=fit.method,
                 text=fit.text,
                 heard=heard,
@@ -106,6 +110,7 @@ def quality_report(
             )
         )
     similarity, between = _speaker_similarity(transcript, placed, original, embedder)
+    timing = timing_summary([p.fit for p in placed])
     by = {
         name: _speaker_similarity(transcript, placed, original, other)[0]
         for name, other in (embedders or {}).items()
@@ -116,6 +121,8 @@ def quality_report(
         max_abs_offset=max((abs(q.measured_offset) for q in lines), default=0.0),
         max_speed=max((q.speed for q in lines), default=1.0),
         total_overflow=round(sum(q.overflow for q in lines), 4),
+        mean_iou=timing["mean_iou"],
+        lines_overflowing=int(timing["overflowing"]),
         mean_cer=round(float(np.mean([q.cer for q in lines])) if lines else 0.0, 4),
         speaker_similarity=similarity,
         speaker_similarity_by=by,
