@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dubengine._device import resolve_device
+from dubengine._device import torch_device
 from dubengine._errors import BackendUnavailable, InvalidOption, ModelNotInstalled
 from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
@@ -43,9 +43,8 @@ class PyannoteDiarizer:
                 f"(it brings torchaudio); install it with: {INSTALL_HINT}"
             ) from exc
         self._pipeline = Pipeline.from_pretrained(str(config_path(model)))
-        kind, index = resolve_device(device, torch.cuda.device_count)
-        self._pipeline.to(torch.device(f"cuda:{index}" if kind == "cuda" else "cpu"))
-        self.device = kind
+        name, self.device = torch_device(device)
+        self._pipeline.to(torch.device(name))
 
     def diarize(
         self,

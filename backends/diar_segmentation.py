@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from dubengine._device import torch_device
 from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
 from dubengine.protocols import Turn
 
-from .embed_campp import FRAME_SEC, CamppNetwork, fbank, load_module, speaker_models, torch_device
+from .embed_campp import FRAME_SEC, CamppNetwork, fbank, load_module, speaker_models
 
 SAMPLE_RATE = 16_000
 SPECTRAL_MIN = 8  # fewer embeddings than this are merged pairwise instead

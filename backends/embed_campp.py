@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from dubengine._device import resolve_device
+from dubengine._device import torch_device
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
 
@@ -40,14 +40,6 @@ def load_module(path: Path, name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def torch_device(device: str) -> tuple[str, str]:
-    """(torch device string, kind) for "auto" | "cpu" | "cuda" | "cuda:N"."""
-    import torch
-
-    kind, index = resolve_device(device, torch.cuda.device_count)
-    return (f"cuda:{index}" if kind == "cuda" else "cpu"), kind
 
 
 def fbank(samples: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dubengine._device import resolve_device
+from dubengine._device import torch_device
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
 
@@ -17,14 +17,12 @@ SAMPLE_RATE = 16_000
 
 def voice_encoder(device: str) -> tuple[Any, str]:
     """Resemblyzer's ``VoiceEncoder`` on ``device``, and the device kind ("cpu" | "cuda")."""
-    import torch
-
-    kind, index = resolve_device(device, torch.cuda.device_count)
+    name, kind = torch_device(device)
     with warnings.catch_warnings():  # webrtcvad imports the deprecated pkg_resources
         warnings.simplefilter("ignore")
         from resemblyzer import VoiceEncoder
 
-    return VoiceEncoder(f"cuda:{index}" if kind == "cuda" else "cpu", verbose=False), kind
+    return VoiceEncoder(name, verbose=False), kind
 
 
 class ResemblyzerEmbedder:

@@ -122,11 +122,8 @@ class NearestVoiceMatcher:
     ) -> dict[str, str | None]:  # fmt: skip
         """Each speaker's gender as the voices they are nearest tell it: the English voices
         when there are many (13 male, 15 female: a fair vote), else the candidates."""
-        probe = stock
-        if len(getattr(synthesizer, "voices", tuple)()) > len(stock) and hasattr(
-            synthesizer, "candidate_voices"
-        ):
-            probe = self._stock(synthesizer, "en")
+        many = len(synthesizer.voices()) > len(stock) and hasattr(synthesizer, "candidate_voices")
+        probe = self._stock(synthesizer, "en") if many else stock
         return {
             s: _gender({v: float(t @ probe[v]["embedding"]) for v in probe}, pitches[s])
             for s, t in targets.items()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dubengine._chunks import in_chunks
-from dubengine._device import resolve_device
+from dubengine._device import torch_device
 from dubengine._errors import InvalidOption, ModelNotInstalled
 from dubengine._progress import Progress, no_progress
 from dubengine.media.decode import Audio
@@ -57,10 +57,9 @@ class DemucsSeparator:
         path = Path(model)
         if not path.is_file():
             raise ModelNotInstalled(f"Demucs checkpoint {path} does not exist")
-        kind, index = resolve_device(device, torch.cuda.device_count)
+        name, self.device = torch_device(device)
         self._torch = torch
-        self._device = torch.device(f"cuda:{index}" if kind == "cuda" else "cpu")
-        self.device = kind
+        self._device = torch.device(name)
         started = time.perf_counter()
         self._model = load_checkpoint(path).to(self._device).eval()
         self.load_seconds = time.perf_counter() - started

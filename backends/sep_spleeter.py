@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from dubengine._chunks import in_chunks
-from dubengine._device import resolve_device
+from dubengine._device import torch_device
 from dubengine._errors import ModelNotInstalled
 from dubengine._progress import Progress, no_progress
 from dubengine.media.decode import Audio
@@ -66,10 +66,9 @@ class SpleeterSeparator:
     ) -> None:
         import torch
 
-        kind, index = resolve_device(device, torch.cuda.device_count)
+        name, self.device = torch_device(device)
         self._torch = torch
-        self._device = torch.device(f"cuda:{index}" if kind == "cuda" else "cpu")
-        self.device = kind
+        self._device = torch.device(name)
         folder = Path(model) if model else default_checkpoints()
         started = time.perf_counter()
         self._nets = [self._load(folder / name) for name in CHECKPOINTS]

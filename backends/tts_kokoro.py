@@ -106,25 +106,29 @@ class KokoroSynthesizer:
         native = tuple(v for v in voices if prefixes and v[0] in prefixes)
         if language in MEASURED_VOICES:
             native = tuple(v for v in MEASURED_VOICES[language] if v in voices)
-        if native and len(voices) > len(PACKAGED_VOICES):
+        if native and self._has_all_voices():
             return native
         return voices if language == "ja" else (DEFAULT_VOICE,)
 
     def accented(self, language: str) -> bool:
         """Whether no voice here is native to ``language`` (every one speaks it as a
         foreigner would: pitch and formant moves on top cost what intelligibility is left)."""
-        return language in MEASURED_VOICES or len(self.voices()) <= len(PACKAGED_VOICES)
+        return language in MEASURED_VOICES or not self._has_all_voices()
 
     def candidate_voices(self, language: str) -> tuple[str, ...]:
         """The voices worth trying for a speaker in ``language``: the native ones when all
         54 are installed (others are heard with an accent, or as another language), else
         the five packaged ones (blended and adjusted by the matcher)."""
-        if len(self.voices()) > len(PACKAGED_VOICES):
+        if self._has_all_voices():
             native = self.native_voices(language)
             if not any(v[1] == "m" for v in native):  # fr has no native male voice
                 native += (DEFAULT_VOICE,)
             return native
         return self.voices()
+
+    def _has_all_voices(self) -> bool:
+        """More than the five packaged (Japanese) voices: kokoro-js's 54 are installed."""
+        return len(self.voices()) > len(PACKAGED_VOICES)
 
     def voice_style(self, voice: str) -> np.ndarray:
         """The style vectors of a voice, for blending (see ``synthesize(style=...)``)."""

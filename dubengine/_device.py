@@ -39,6 +39,15 @@ def resolve_device(requested: str, cuda_count: Callable[[], int]) -> tuple[str, 
     return "cuda", wanted
 
 
+def torch_device(requested: str) -> tuple[str, str]:
+    """(torch device string such as "cuda:0" or "cpu", kind "cuda" | "cpu"), the GPUs
+    counted by torch itself."""
+    import torch
+
+    kind, index = resolve_device(requested, torch.cuda.device_count)
+    return (f"cuda:{index}" if kind == "cuda" else "cpu"), kind
+
+
 def check_device(requested: str) -> str:
     """Refuses, before any model loads, a device that is not a device name or a GPU that is
     not there (counted by CTranslate2, which every default CUDA path goes through)."""

@@ -79,20 +79,22 @@ def diarize(
         MediaError: the file cannot be read or has no audio.
         BackendError: the diarizer is unknown or not installed.
     """
+    from ._options import PipelineConfig
     from .media import decode_audio
-    from .registry import accepts, create_backend
+    from .pipeline.models import ModelPool
 
     check_speaker_counts(num_speakers, min_speakers, max_speakers)
     audio = decode_audio(Path(path), 16_000, 1)
-    takes = set(accepts("diarizer", diarizer))
-    provided = {"device": device, "cache": cache_dir}
-    options = {k: v for k, v in provided.items() if k in takes} | backend_options
-    backend = create_backend("diarizer", diarizer, **options)
+    # The pipeline's own pool: the same device/cache hand-over and option checks as a dub.
+    options = {("diarizer", diarizer): backend_options}
+    pool = ModelPool(PipelineConfig(device=device, cache_dir=cache_dir, backend_options=options))
     try:
-        turns = backend.diarize(audio, num_speakers=num_speakers, progress=progress,
-                                min_speakers=min_speakers, max_speakers=max_speakers)  # fmt: skip
+        turns = pool.get("diarizer", diarizer).diarize(
+            audio, num_speakers=num_speakers, progress=progress,
+            min_speakers=min_speakers, max_speakers=max_speakers,
+        )  # fmt: skip
     finally:
-        backend.close()
+        pool.close()
     return Diarization(tuple(turns), audio.duration, diarizer)
 
 

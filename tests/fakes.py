@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from dubengine import Segment, Transcript, Turn, Voice
+from dubengine import PipelineConfig, Segment, Transcript, Turn, Voice
 from dubengine.media import Audio
 from dubengine.protocols import Stems
 from dubengine.registry import register_backend, unregister_backend
@@ -136,6 +136,13 @@ FAKES = {
     "embedder": FakeEmbedder,
     "voice_matcher": FakeMatcher,
 }
+
+
+# Every role on its fake backend (register_fakes first).
+CONFIG = PipelineConfig(
+    device="cpu", separator="fake", transcriber="fake", diarizer="fake", translator="fake",
+    synthesizer="fake", voice_matcher="fake", embedder="fake",
+)  # fmt: skip
 
 
 def register_fakes() -> None:

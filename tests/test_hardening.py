@@ -17,15 +17,12 @@ from conftest import SPEECH, require
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from dubengine import Engine, PipelineConfig
+from dubengine import Engine
 from dubengine.cli import app as cli
 from dubengine.server import ServerSettings, create_app, server_hooks
 from dubengine.server.security import load_secret
 
-FAKE = PipelineConfig(
-    device="cpu", separator="fake", transcriber="fake", diarizer="fake", translator="fake",
-    synthesizer="fake", voice_matcher="fake", embedder="fake",
-)  # fmt: skip
+FAKE = fakes.CONFIG  # every role on its fake backend
 AUTH = {"Authorization": "Bearer token-a"}
 SHORT = SPEECH / "short_en.wav"
 DUBENGINE = [sys.executable, "-c", "from dubengine.cli import main; main()"]

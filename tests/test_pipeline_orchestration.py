@@ -19,17 +19,13 @@ from dubengine import (
     JobStatus,
     MediaError,
     Pipeline,
-    PipelineConfig,
     dub,
 )
 from dubengine._progress import overall_percent
 from dubengine.media import decode_audio, probe
 from dubengine.pipeline.separate import NOT_SEPARATED
 
-FAKE = PipelineConfig(
-    device="cpu", separator="fake", transcriber="fake", diarizer="fake", translator="fake",
-    synthesizer="fake", voice_matcher="fake", embedder="fake",
-)  # fmt: skip
+FAKE = fakes.CONFIG  # every role on its fake backend
 
 
 @pytest.fixture(autouse=True)

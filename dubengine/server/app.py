@@ -123,9 +123,7 @@ class _TooLarge(Exception):
     """A body without Content-Length that grew past the cap."""
 
 
-async def _send_error(
-    error: ApiError | DubError, scope: Scope, receive: Receive, send: Send
-) -> None:
+async def _send_error(error: DubError, scope: Scope, receive: Receive, send: Send) -> None:
     response = JSONResponse(error.to_dict(), status_code=error.status,
                             headers=getattr(error, "headers", None))  # fmt: skip
     await response(scope, receive, send)
