@@ -4,13 +4,15 @@ in for models only in tests of the pipeline's plumbing, never for a stage's acce
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 
-from dubengine import PipelineConfig, Segment, Transcript, Turn, Voice
+from dubengine import Pipeline, PipelineConfig, Segment, Transcript, Turn, Voice
 from dubengine.media import Audio
 from dubengine.protocols import Stems
 from dubengine.registry import register_backend, unregister_backend
@@ -105,6 +107,16 @@ class FakeSynthesizer(_Fake):
         return Audio((0.3 * np.sin(2 * np.pi * pitch * t)).astype(np.float32)[None, :], SYNTH_RATE)
 
 
+class FakeCloner(FakeSynthesizer):
+    """A cloning synthesizer: records each reference it was handed (their lengths, s)."""
+
+    references: ClassVar[list[float]] = []
+
+    def synthesize_like(self, text: str, language: str, reference: Audio, speed: float = 1.0):
+        FakeCloner.references.append(reference.duration)
+        return self.synthesize(text, language, None, speed)
+
+
 class FakeEmbedder(_Fake):
     role = "embedder"
 
@@ -125,6 +137,15 @@ class FakeMatcher(_Fake):
     def match(self, references, language, synthesizer, reduce_accent=False) -> dict[str, Voice]:
         names = synthesizer.voices()
         return {s: Voice(names[i % len(names)]) for i, s in enumerate(sorted(references))}
+
+
+class PacedTranscriber(FakeTranscriber):
+    """Takes as long as the audio lasts, like a real-time model, so a job stays in one stage
+    long enough to be watched (or killed)."""
+
+    def transcribe(self, audio: Audio, language=None, progress=None) -> Transcript:
+        time.sleep(audio.duration)
+        return super().transcribe(audio, language, progress)
 
 
 FAKES = {
@@ -148,11 +169,28 @@ CONFIG = PipelineConfig(
 def register_fakes() -> None:
     for role, cls in FAKES.items():
         register_backend(role, "fake", cls, clobber=True)
+    register_backend("transcriber", "fake-paced", PacedTranscriber, clobber=True)
+    register_backend("synthesizer", "fake-cloner", FakeCloner, clobber=True)
+
+
+def fake_pipeline() -> Pipeline:
+    """A warm pipeline on the fakes, made where it runs: a Ray actor's own process registers
+    them there (the factory pickles by reference to this module)."""
+    register_fakes()
+    return Pipeline(replace(CONFIG, keep_models_warm=True))
+
+
+def paced_pipeline() -> Pipeline:
+    """As ``fake_pipeline``, with transcription taking as long as the input."""
+    register_fakes()
+    return Pipeline(replace(CONFIG, keep_models_warm=True, transcriber="fake-paced"))
 
 
 def unregister_fakes() -> None:
     for role in FAKES:
         unregister_backend(role, "fake")
+    unregister_backend("transcriber", "fake-paced")
+    unregister_backend("synthesizer", "fake-cloner")
 
 
 def reset_counts() -> None:
@@ -160,3 +198,4 @@ def reset_counts() -> None:
     CLOSED.clear()
     SHORTENED.clear()
     FakeTranslator.empty_ids = frozenset()
+    FakeCloner.references = []

@@ -10,20 +10,24 @@ process once would likely do it again, and the user should decide).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .._errors import InvalidOption, JobNotCompleted
 from .._options import DubOptions, PipelineConfig
+from ..config import load_settings
 from ..media import Limits
 from ..pipeline import Pipeline
+from .executors import EXECUTORS, Slot, ThreadExecutor
+from .ray_pool import RayExecutor
 from .records import (
     ACTIVE,
     EngineHooks,
@@ -51,7 +55,8 @@ class Engine:
     Args:
         data_dir: where the job database, uploads and results live.
         workers: worker threads (each holds its own models; 1 suits a 2-core CPU).
-        config: backends, device and timing-fit settings for every job.
+        config: backends, device and timing-fit settings for every job, or the path of a
+            config file (``dubengine.config``) whose pipeline settings to use.
         limits: input limits (default the reference's).
         price_per_minute: USD per input minute for ``cost_usd`` (default 0.50).
         trust_private_urls: http(s) sources may also resolve to these networks (CIDR
@@ -66,13 +71,19 @@ class Engine:
         stale_after: seconds after which a job whose engine cannot be seen (another PID
             namespace, such as a container's, or another machine) and has stopped sending
             heartbeats is failed as orphaned.
+        executor: where jobs run: "threads" (in this process) or "ray" (one Ray actor per
+            worker, each with warm models; ``pipeline_factory`` then runs in the actor).
+        ray_address: the Ray cluster to join ("auto", an address, or None/"local" for a new
+            one here); unused when Ray is already initialized in this process.
+        ray_actor_options: Ray actor options (num_cpus, num_gpus, resources) over the
+            defaults: one CPU per actor, and one GPU when ``config.device`` is CUDA.
     """
 
     def __init__(
         self,
         data_dir: str | Path = "dubengine-data",
         workers: int = 1,
-        config: PipelineConfig | None = None,
+        config: PipelineConfig | str | os.PathLike[str] | None = None,
         limits: Limits | None = None,
         price_per_minute: float = 0.50,
         trust_private_urls: bool | Iterable[str] = False,
@@ -82,13 +93,20 @@ class Engine:
         upload_ttl: timedelta = UPLOAD_TTL,
         start: bool = True,
         stale_after: float = STALE_SEC,
+        executor: str = "threads",
+        ray_address: str | None = None,
+        ray_actor_options: Mapping[str, Any] | None = None,
     ) -> None:
+        if executor not in EXECUTORS:
+            raise InvalidOption(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
         self.data_dir = Path(data_dir)
         for sub in ("uploads", "results", "work"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         # One policy for what it holds (uploads, results, sidecars, the key): files keep the
         # umask's mode, and the folder itself is the owner's alone.
         self.data_dir.chmod(0o700)
+        if isinstance(config, str | os.PathLike):
+            config = load_settings(config).pipeline
         self.config = config or PipelineConfig()
         self.limits = limits or Limits()
         self.hooks = hooks or EngineHooks()
@@ -97,12 +115,19 @@ class Engine:
         self.store = JobStore(self.data_dir / "jobs.sqlite3", stale_after)
         self._runner = JobRunner(self.store, self.data_dir, self.limits, self.policy,
                                  price_per_minute, self.hooks, self.get_job)  # fmt: skip
-        self._pipeline_factory = pipeline_factory
+        self._executor = (
+            RayExecutor(self.config, pipeline_factory, ray_address, ray_actor_options)
+            if executor == "ray"
+            else ThreadExecutor(self.config, pipeline_factory)
+        )
+        self._slots: list[Slot] = []
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._recover()
         self._workers = [
-            threading.Thread(target=self._work, name=f"dubengine-worker-{i}", daemon=True)
+            threading.Thread(
+                target=self._work, args=(i,), name=f"dubengine-worker-{i}", daemon=True
+            )
             for i in range(workers)
         ]
         self._keeper = threading.Thread(target=self._keep, name="dubengine-heartbeat", daemon=True)
@@ -208,6 +233,7 @@ class Engine:
             if worker.is_alive():
                 worker.join(timeout)
         if not any(worker.is_alive() for worker in self._workers):
+            self._executor.close()
             self.store.close()
 
     def __enter__(self) -> Engine:
@@ -239,9 +265,9 @@ class Engine:
         in_use = {s.parent.name for s in sources if s.resolve().parent.parent == uploads}
         sweep(uploads, in_use)
 
-    def _work(self) -> None:
-        owned = self._pipeline_factory is None
-        pipeline = Pipeline(self.config) if owned else self._pipeline_factory()  # type: ignore[misc]
+    def _work(self, index: int) -> None:
+        slot = self._executor.slot(index)
+        self._slots.append(slot)
         try:
             while not self._stop.is_set():
                 job_id = self.store.claim()
@@ -249,10 +275,14 @@ class Engine:
                     with self._wake:
                         self._wake.wait(timeout=1.0)
                     continue
-                self._runner.run(job_id, pipeline)
+                self._runner.run(job_id, slot)
         finally:
-            if owned:
-                pipeline.close()
+            slot.close()
+
+    def worker_stats(self) -> list[dict[str, Any]]:
+        """Per worker: where it runs, jobs run, backends loaded by role (once each when
+        models stay warm), and for Ray whether its actor is alive and how many were started."""
+        return [slot.stats() for slot in list(self._slots)]
 
     # Views
 

@@ -16,7 +16,7 @@ from .._errors import DubError, InvalidJobState
 from .._options import DubOptions
 from .._progress import ProgressEvent, job_progress
 from ..media import Limits, validate
-from ..pipeline import Pipeline
+from .executors import Slot
 from .records import EngineHooks, JobStatus
 from .sources import AddressPolicy, fetch, parse_source
 from .store import JobStore
@@ -36,11 +36,11 @@ class JobRunner:
     hooks: EngineHooks
     job_view: Callable[[str], Any]  # job id → the Job snapshot, for on_completed
 
-    def run(self, job_id: str, pipeline: Pipeline) -> None:
+    def run(self, job_id: str, slot: Slot) -> None:
         work = self.data_dir / "work" / job_id
         work.mkdir(parents=True, exist_ok=True)
         try:
-            self._execute(job_id, pipeline, work)
+            self._execute(job_id, slot, work)
         except DubError as exc:
             self.fail(job_id, exc.code, exc.message)
         except Exception as exc:  # a bug, not bad input: say so, keep the trace in the log
@@ -57,9 +57,7 @@ class JobRunner:
             self.store.transition(job_id, JobStatus.FAILED, error=code, error_message=message,
                                   progress=progress)  # fmt: skip
 
-    def _execute(self, job_id: str, pipeline: Pipeline, work: Path) -> None:
-        from ..dubbing import default_output, write_sidecars
-
+    def _execute(self, job_id: str, slot: Slot, work: Path) -> None:
         row = self.store.row(job_id)
         # Rows written before all five options were stored keep the languages in columns.
         stored = {"target_lang": row["target_lang"], "source_lang": row["source_lang"]}
@@ -69,18 +67,15 @@ class JobRunner:
         self.store.transition(job_id, JobStatus.PROCESSING,
                               input_duration_sec=round(info.duration, 3),
                               progress=job_progress(ProgressEvent("stage_1", 0, 1)))  # fmt: skip
-        writer = ProgressWriter(lambda p: self.store.set(job_id, progress=p))
-        out = work / default_output(info, options.target_lang).name
-        dubbed = write_sidecars(pipeline.run(info, options, out, writer), info, options)
-        self.store.transition(job_id, JobStatus.UPLOADING,
-                              detected_lang=dubbed.transcript.language,
+        dubbed = slot.dub(info, options, work / "out", lambda p: self.store.set(job_id, progress=p))
+        self.store.transition(job_id, JobStatus.UPLOADING, detected_lang=dubbed.language,
                               progress={"stage": "uploading", "percent": 99})  # fmt: skip
-        final = self._store_result(job_id, dubbed.output, dubbed.files.paths())
+        final = self._store_result(job_id, dubbed.output, dubbed.sidecars)
         self.store.transition(
             job_id, JobStatus.COMPLETED, output_path=str(final),
             cost_usd=round(info.duration / 60 * self.price_per_minute, 2),
             progress={"stage": "completed", "percent": 100},
-            report=json.dumps(dubbed.to_dict(), ensure_ascii=False),
+            report=json.dumps(in_results(dubbed.report, final.parent), ensure_ascii=False),
         )  # fmt: skip
         if self.hooks.on_completed is not None:
             self.hooks.on_completed(self.job_view(job_id), row["owner"])
@@ -96,18 +91,7 @@ class JobRunner:
         return final_dir / output.name
 
 
-class ProgressWriter:
-    """Pipeline progress → the job's progress, written only when the percent or stage moves,
-    and never backwards."""
-
-    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
-        self._write = write
-        self._last: dict[str, Any] = {"stage": None, "percent": -1}
-
-    def __call__(self, event: ProgressEvent) -> None:
-        progress = job_progress(event)
-        if progress["percent"] < self._last["percent"]:
-            return
-        if progress["stage"] != self._last["stage"] or progress["percent"] > self._last["percent"]:
-            self._last = progress
-            self._write(progress)
+def in_results(report: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The report naming its files where they now are, not where they were made."""
+    files = {name: str(folder / Path(path).name) for name, path in report["files"].items()}
+    return report | {"output": str(folder / Path(report["output"]).name), "files": files}

@@ -4,6 +4,7 @@ last stage that needs it (decided once per run), or kept warm across jobs."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,9 +21,10 @@ INFERENCE_METHODS = frozenset(
 class _Timed:
     """A backend whose model calls add their wall time to the pool's inference clock."""
 
-    def __init__(self, backend: Any, pool: ModelPool) -> None:
+    def __init__(self, backend: Any, pool: ModelPool, key: str) -> None:
         self._backend = backend
         self._pool = pool
+        self._key = key  # "role:name"
 
     @property
     def wrapped(self) -> Any:
@@ -37,6 +39,7 @@ class _Timed:
             # A model call may make others (the voice matcher synthesizes and embeds): only
             # the outermost one counts, or inference would exceed the stage's wall time.
             pool = self._pool
+            pool.used.add(self._key)
             pool.calls_open += 1
             started = time.perf_counter()
             try:
@@ -60,6 +63,8 @@ class ModelPool:
         self.load_seconds = 0.0  # model load time since the last take_times()
         self.inference_seconds = 0.0  # time inside model calls since the last take_times()
         self.calls_open = 0  # model calls under way (they may nest)
+        self.loads: Counter[str] = Counter()  # role → backends made, over the pool's life
+        self.used: set[str] = set()  # "role:name" of the backends called since take_times()
 
     def get(self, role: str, name: str) -> Any:
         if (role, name) not in self._loaded:
@@ -68,7 +73,8 @@ class ModelPool:
             started = time.perf_counter()
             backend = create_backend(role, name, **options)
             self.load_seconds += time.perf_counter() - started
-            self._loaded[role, name] = _Timed(backend, self)
+            self.loads[role] += 1
+            self._loaded[role, name] = _Timed(backend, self, f"{role}:{name}")
         return self._loaded[role, name]
 
     def _provided(self, role: str, name: str) -> dict[str, Any]:
@@ -86,11 +92,12 @@ class ModelPool:
     def loaded(self) -> list[tuple[str, str]]:
         return list(self._loaded)
 
-    def take_times(self) -> tuple[float, float]:
-        """(load, inference) seconds since the last call."""
-        times = (self.load_seconds, self.inference_seconds)
+    def take_times(self) -> tuple[float, float, tuple[str, ...]]:
+        """(load, inference) seconds since the last call, and the backends called."""
+        taken = (self.load_seconds, self.inference_seconds, tuple(sorted(self.used)))
         self.load_seconds = self.inference_seconds = 0.0
-        return times
+        self.used = set()
+        return taken
 
     def plan(self, last_use: Mapping[str, str]) -> None:
         """role → key of the last stage that uses it, for this run."""
