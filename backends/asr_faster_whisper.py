@@ -36,6 +36,8 @@ class FasterWhisperTranscriber:
             a German clip Whisper finds "Latvian-ish" is still read as German.
     """
 
+    weights = WHISPER_BASE  # or a CTranslate2 Whisper folder as ``model``
+
     def __init__(
         self,
         device: str = "auto",

@@ -32,6 +32,8 @@ class PyannoteDiarizer:
         device: "auto", "cpu", "cuda" or "cuda:N".
     """
 
+    requires = ("pyannote.audio",)  # imported when it loads
+
     def __init__(self, model: str | os.PathLike[str] | None = None, device: str = "auto") -> None:
         import torch
 

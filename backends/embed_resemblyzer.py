@@ -32,6 +32,8 @@ class ResemblyzerEmbedder:
         device: "auto", "cpu", "cuda" or "cuda:N".
     """
 
+    weights = "ready (in its package)"
+
     def __init__(self, device: str = "auto") -> None:
         started = time.perf_counter()
         self._encoder, self.device = voice_encoder(device)

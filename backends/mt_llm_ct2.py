@@ -15,49 +15,19 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
-from dubengine._budget import MIN_CHARS, best_fit, budget_chars, clean_translation, fits
+from dubengine._budget import clean_translation
+from dubengine._chat_translation import ChatTranslator, Message
 from dubengine._device import resolve_device
-from dubengine._errors import ModelNotInstalled, UnsupportedLanguage
+from dubengine._errors import ModelNotInstalled
 from dubengine._progress import Progress, ProgressEvent, no_progress
-from dubengine._types import LANGUAGES, Segment, Transcript
 from dubengine.models import QWEN_GGUF, cache_dir, ensure_model
 
 log = logging.getLogger("dubengine")
 
 END_TOKENS = ["<|im_end|>", "<|endoftext|>"]
 CONVERTED_NAME = "qwen2.5-coder-1.5b-instruct-ct2-int8"
-
-# One worked example per language pins the answer's form (the translation, nothing else)
-# better than instructions alone do with a 1.5B model.
-EXAMPLE = {
-    "en": "Where did you put the keys? I looked everywhere.",
-    "es": "¿Dónde pusiste las llaves? Busqué por todas partes.",
-    "fr": "Où as-tu mis les clés ? J'ai cherché partout.",
-    "de": "Wo hast du die Schlüssel hingelegt? Ich habe überall gesucht.",
-    "it": "Dove hai messo le chiavi? Ho cercato dappertutto.",
-    "pt": "Onde você colocou as chaves? Procurei em todo lugar.",
-    "ru": "Куда ты положил ключи? Я искал везде.",
-    "ja": "鍵はどこに置いたの？あちこち探したよ。",
-    "ko": "열쇠를 어디에 뒀어? 여기저기 다 찾아봤어.",
-    "zh": "你把钥匙放哪儿了？我到处都找过了。",
-}
-
-TERSE_EXAMPLE = {
-    "en": "Where are the keys?",
-    "es": "¿Y las llaves?",
-    "fr": "Et les clés ?",
-    "de": "Wo sind die Schlüssel?",
-    "it": "E le chiavi?",
-    "pt": "Cadê as chaves?",
-    "ru": "Где ключи?",
-    "ja": "鍵は？",
-    "ko": "열쇠는?",
-    "zh": "钥匙呢？",
-}
 
 
 def converted_model(cache: str | os.PathLike[str] | None = None) -> Path:
@@ -107,7 +77,7 @@ def _convert(gguf: Path, work: Path) -> None:
     converter.convert(str(work / "ct2"), quantization="int8")
 
 
-class LlmTranslator:
+class LlmTranslator(ChatTranslator):
     """Translates each line with its neighbours as context and a length budget.
 
     Args:
@@ -119,6 +89,8 @@ class LlmTranslator:
         threads: CPU threads (0 = CTranslate2's default).
         cache: model cache folder (default ``$DUBENGINE_CACHE`` or ``~/.cache/dubengine``).
     """
+
+    weights = QWEN_GGUF  # or a CTranslate2 Generator folder as ``model``
 
     def __init__(
         self,
@@ -148,63 +120,13 @@ class LlmTranslator:
         self.batch_size = batch_size
         self.retries = retries
 
-    def translate(
-        self, transcript: Transcript, target: str, progress: Progress = no_progress
-    ) -> Transcript:
-        _check_language(target)
-        source = transcript.language
-        segments = transcript.segments
-        if source == target:  # re-voicing in the same language: nothing to translate
-            same = tuple(replace(s, translation=s.text) for s in segments)
-            return replace(transcript, segments=same, target_language=target)
-        budgets = [budget_chars(s.duration, target) for s in segments]
-        prompts = [_translate_request(segments, i, budgets[i]) for i in range(len(segments))]
-        static = _translate_static(source, target)
-        texts = [c[0] for c in self._complete_all(static, prompts, budgets, progress, "translate")]
-        for attempt in range(self.retries):
-            over = [i for i, t in enumerate(texts) if not fits(t, budgets[i])]
-            if not over:
-                break
-            # The model overshoots what it is asked for: ask for less on each attempt.
-            asked = [max(MIN_CHARS, int(budgets[i] * (0.9 - 0.15 * attempt))) for i in over]
-            candidates = self._shorter([segments[i] for i in over], source, target, asked)
-            for i, options in zip(over, candidates, strict=True):
-                texts[i] = best_fit([texts[i], *options], budgets[i])
-        translated = tuple(replace(s, translation=t) for s, t in zip(segments, texts, strict=True))
-        return replace(transcript, segments=translated, target_language=target)
-
-    def shorten(
-        self, segments: Sequence[Segment], source: str, target: str, max_chars: Sequence[int]
-    ) -> list[str]:
-        asked = [max(MIN_CHARS, int(n * 0.8)) for n in max_chars]
-        candidates = self._shorter(segments, source, target, asked)
-        return [
-            best_fit([s.translation or s.text, *options], n)
-            for s, options, n in zip(segments, candidates, max_chars, strict=True)
-        ]
-
-    def translate_texts(self, texts: Sequence[str], source: str, target: str) -> list[str]:
-        """Plain sentences, no timing: for tests and tools."""
-        segments = tuple(
-            Segment(id=i, start=0.0, end=max(2.0, len(t) / 10), text=t) for i, t in enumerate(texts)
-        )
-        result = self.translate(Transcript(language=source, segments=segments), target)
-        return [s.translation or "" for s in result.segments]
-
     def close(self) -> None:
         self._generator = None  # type: ignore[assignment]
 
-    def _shorter(
-        self, segments: Sequence[Segment], source: str, target: str, asked: list[int]
-    ) -> list[list[str]]:
-        """Four candidates per line, translated afresh as "very short" within ``asked``."""
-        prompts = [_request(s.text, n) for s, n in zip(segments, asked, strict=True)]
-        return self._complete_all(_brief_static(source, target), prompts, asked, hypotheses=4)
-
-    def _complete_all(
+    def complete(
         self,
-        static: str,
-        prompts: list[str],
+        static: list[Message],
+        prompts: list[list[Message]],
         budgets: list[int],
         progress: Progress = no_progress,
         stage: str = "shorten",
@@ -218,8 +140,8 @@ class LlmTranslator:
         state after ``static`` and reads only each prompt; and as it reads a batch's prompts
         together only up to the shortest, the rest a token per step, batches group prompts of
         similar length."""
-        static_tokens = self._tokens(static)
-        tokens = [self._tokens(p) for p in prompts]
+        static_tokens = self._tokens(chatml(static))
+        tokens = [self._tokens(chatml(p) + "<|im_start|>assistant\n") for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(tokens[i]))
         out: dict[int, list[str]] = {}
         for start in range(0, len(order), self.batch_size):
@@ -246,58 +168,6 @@ class LlmTranslator:
         return self._tokenizer.encode(text, add_special_tokens=False).tokens
 
 
-def _check_language(code: str) -> None:
-    if code not in LANGUAGES:
-        raise UnsupportedLanguage(f"Unsupported target language: {code}")
-
-
-# A prompt is a static part, the same for every line of a job (CTranslate2 reads it once),
-# then a short part per line. The static part ends with a one-shot example; the per-line part
-# gives the context and the length in a system turn and the line alone as the user turn, in
-# the example's form, so the answer keeps the example's form too.
-
-
-def _turn(role: str, text: str) -> str:
-    return f"<|im_start|>{role}\n{text}<|im_end|>\n"
-
-
-def _static(system: str, source: str, answer: str) -> str:
-    """The instructions, then the source language's example line answered with ``answer``."""
-    example = EXAMPLE.get(source, EXAMPLE["en"])
-    return _turn("system", system) + _turn("user", example) + _turn("assistant", answer)
-
-
-def _request(text: str, max_chars: int, context: str = "") -> str:
-    """One line's part: its length (and context) in a system turn, the line as the user's."""
-    note = f"At most {max_chars} characters.{context}"
-    return _turn("system", note) + _turn("user", text) + "<|im_start|>assistant\n"
-
-
-def _translate_static(source: str, target: str) -> str:
-    src, tgt = LANGUAGES.get(source, "English"), LANGUAGES[target]
-    system = (
-        f"You translate {src} dialogue into natural spoken {tgt} for dubbing. Answer with "
-        f"the {tgt} translation of the user's line only, within the characters you are given."
-    )
-    return _static(system, source, EXAMPLE[target])
-
-
-def _translate_request(segments: Sequence[Segment], i: int, max_chars: int) -> str:
-    before = " ".join(s.text for s in segments[max(0, i - 2) : i])
-    after = " ".join(s.text for s in segments[i + 1 : i + 2])
-    context = f' The line before it was: "{before}".' if before else ""
-    if after:
-        context += f' The line after it is: "{after}".'
-    return _request(segments[i].text, max_chars, context)
-
-
-def _brief_static(source: str, target: str) -> str:
-    """Asked again, the model repeats a translation it is told to shorten; translating the
-    source afresh as "very short", with a terse example, does get shorter lines."""
-    src, tgt = LANGUAGES.get(source, "English"), LANGUAGES[target]
-    system = (
-        f"You translate {src} dialogue into very short spoken {tgt} for dubbing. Keep only "
-        f"the essential meaning, within the characters you are given. Answer with the {tgt} "
-        "line only."
-    )
-    return _static(system, source, TERSE_EXAMPLE[target])
+def chatml(messages: list[Message]) -> str:
+    """The messages in Qwen's chat format (ChatML)."""
+    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)

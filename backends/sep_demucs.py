@@ -39,6 +39,8 @@ class DemucsSeparator:
         shifts: Demucs's random-shift averaging (0 = off, deterministic).
     """
 
+    requires = ("demucs",)  # imported when it loads
+
     def __init__(
         self,
         model: str | os.PathLike[str] | None = None,

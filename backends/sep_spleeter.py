@@ -55,6 +55,8 @@ class SpleeterSeparator:
         overlap_seconds: cross-fade between chunks.
     """
 
+    weights = "ready (in its package)"
+
     sample_rate = SAMPLE_RATE
 
     def __init__(

@@ -28,6 +28,8 @@ class EspeakSynthesizer:
         executable: the program to run.
     """
 
+    devices = ("cpu",)
+
     sample_rate = 22_050
 
     def __init__(self, device: str = "auto", executable: str = "espeak-ng") -> None:

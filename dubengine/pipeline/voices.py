@@ -10,7 +10,9 @@ from ..media.decode import Audio
 from ..protocols import CloningSynthesizer, Synthesizer, VoiceMatcher
 
 REFERENCE_SEC = 30.0  # the most speech per speaker handed to voice matching
+CLONE_MIN_SEC, CLONE_MAX_SEC = 6.0, 30.0  # what cloning models (XTTS-v2) want per speaker
 DEFAULT_SPEAKER = "SPEAKER_00"
+Span = tuple[float, float]
 
 
 def references(transcript: Transcript, speech_16k: Audio) -> dict[str, Audio]:
@@ -29,16 +31,67 @@ def references(transcript: Transcript, speech_16k: Audio) -> dict[str, Audio]:
     }
 
 
+def clean_spans(transcript: Transcript, speaker: str) -> list[Span]:
+    """The speaker's lines, less any time another speaker's line overlaps them."""
+    others = [(s.start, s.end) for s in transcript.segments
+              if (s.speaker or DEFAULT_SPEAKER) != speaker]  # fmt: skip
+    spans: list[Span] = []
+    for segment in transcript.segments:
+        if (segment.speaker or DEFAULT_SPEAKER) != speaker:
+            continue
+        pieces = [(segment.start, segment.end)]
+        for start, end in others:
+            pieces = [cut for a, b in pieces for cut in ((a, min(b, start)), (max(a, end), b))
+                      if cut[1] - cut[0] > 0.05]  # fmt: skip
+        spans += pieces
+    return spans
+
+
+def clone_spans(transcript: Transcript, speaker: str, longest: float = CLONE_MAX_SEC) -> list[Span]:
+    """The speaker's longest clean stretches, up to ``longest`` seconds in all (the last one
+    cut to fit), in time order; all their speech when the clean part is under CLONE_MIN_SEC."""
+    spans = clean_spans(transcript, speaker)
+    if sum(b - a for a, b in spans) < CLONE_MIN_SEC:
+        spans = [(s.start, s.end) for s in transcript.segments
+                 if (s.speaker or DEFAULT_SPEAKER) == speaker]  # fmt: skip
+    chosen: list[Span] = []
+    left = longest
+    for start, end in sorted(spans, key=lambda span: span[0] - span[1]):  # longest first
+        if left <= 0.5:
+            break
+        chosen.append((start, min(end, start + left)))
+        left -= chosen[-1][1] - start
+    return sorted(chosen)
+
+
+def clone_references(transcript: Transcript, speech_16k: Audio) -> dict[str, Voice]:
+    """Per speaker, a voice that is their own speech: the clone_spans of the speech stem."""
+    rate, mono = speech_16k.sample_rate, speech_16k.samples[0]
+    speakers = dict.fromkeys(s.speaker or DEFAULT_SPEAKER for s in transcript.segments)
+    voices = {}
+    for speaker in speakers:
+        spans = clone_spans(transcript, speaker)
+        audio = np.concatenate(
+            [mono[int(a * rate) : int(b * rate)] for a, b in spans] or [mono[:0]]
+        )
+        reference = Audio(audio[None, :].astype(np.float32), rate)
+        voices[speaker] = Voice("reference", reference=reference, reference_spans=tuple(spans))
+    return voices
+
+
 def match_voices(
-    speakers: dict[str, Audio],
+    transcript: Transcript,
+    speech_16k: Audio,
     target_lang: str,
     synthesizer: Synthesizer | CloningSynthesizer,
     matcher: VoiceMatcher | None,
     reduce_accent: bool,
 ) -> dict[str, Voice]:
-    """``speakers``: each speaker's reference (``references``)."""
+    """The voice per speaker: their own (cloned) for a cloning synthesizer, else the
+    matcher's choice from their speech, else the synthesizer's default."""
     if isinstance(synthesizer, CloningSynthesizer):
-        return {s: Voice("reference", reference=ref) for s, ref in speakers.items()}
+        return clone_references(transcript, speech_16k)
+    speakers = references(transcript, speech_16k)
     if matcher is None:
         native = getattr(synthesizer, "native_voices", None)
         default = native(target_lang)[0] if native else synthesizer.voices()[0]

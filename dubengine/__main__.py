@@ -1,0 +1,5 @@
+"""``python -m dubengine``: the command line."""
+
+from .cli import main
+
+main()

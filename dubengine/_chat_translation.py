@@ -1,0 +1,176 @@
+"""Translation with an instruction-tuned chat model, whatever runs it: the prompts, the
+length budgets, the retries that ask for less, and the shortening the aligner asks for.
+
+A backend supplies ``complete``: answers to chat prompts, each a static part (the same for
+every line of a job, so an engine that caches it reads it once) and a short part per line.
+``backends/mt_llm_ct2.py`` runs the embedded Qwen with CTranslate2;
+``backends/mt_openai.py`` asks a local OpenAI-compatible server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ._budget import MIN_CHARS, best_fit, budget_chars, fits
+from ._errors import UnsupportedLanguage
+from ._progress import Progress, no_progress
+from ._types import LANGUAGES, Segment, Transcript
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+# One worked example per language pins the answer's form (the translation, nothing else)
+# better than instructions alone do with a 1.5B model.
+EXAMPLE = {
+    "en": "Where did you put the keys? I looked everywhere.",
+    "es": "¿Dónde pusiste las llaves? Busqué por todas partes.",
+    "fr": "Où as-tu mis les clés ? J'ai cherché partout.",
+    "de": "Wo hast du die Schlüssel hingelegt? Ich habe überall gesucht.",
+    "it": "Dove hai messo le chiavi? Ho cercato dappertutto.",
+    "pt": "Onde você colocou as chaves? Procurei em todo lugar.",
+    "ru": "Куда ты положил ключи? Я искал везде.",
+    "ja": "鍵はどこに置いたの？あちこち探したよ。",
+    "ko": "열쇠를 어디에 뒀어? 여기저기 다 찾아봤어.",
+    "zh": "你把钥匙放哪儿了？我到处都找过了。",
+}
+
+TERSE_EXAMPLE = {
+    "en": "Where are the keys?",
+    "es": "¿Y las llaves?",
+    "fr": "Et les clés ?",
+    "de": "Wo sind die Schlüssel?",
+    "it": "E le chiavi?",
+    "pt": "Cadê as chaves?",
+    "ru": "Где ключи?",
+    "ja": "鍵は？",
+    "ko": "열쇠는?",
+    "zh": "钥匙呢？",
+}
+
+
+class ChatTranslator:
+    """Translates each line with its neighbours as context and a length budget.
+
+    Subclasses set ``retries`` and implement ``complete``."""
+
+    retries: int = 3
+
+    def complete(
+        self,
+        static: list[Message],
+        prompts: list[list[Message]],
+        budgets: list[int],
+        progress: Progress = no_progress,
+        stage: str = "shorten",
+        hypotheses: int = 1,
+    ) -> list[list[str]]:
+        """For each prompt (after ``static``), up to ``hypotheses`` cleaned answers, best
+        first; ``budgets`` bound each answer's length."""
+        raise NotImplementedError
+
+    def translate(
+        self, transcript: Transcript, target: str, progress: Progress = no_progress
+    ) -> Transcript:
+        check_language(target)
+        source = transcript.language
+        segments = transcript.segments
+        if source == target:  # re-voicing in the same language: nothing to translate
+            same = tuple(replace(s, translation=s.text) for s in segments)
+            return replace(transcript, segments=same, target_language=target)
+        budgets = [budget_chars(s.duration, target) for s in segments]
+        prompts = [translate_request(segments, i, budgets[i]) for i in range(len(segments))]
+        static = translate_static(source, target)
+        texts = [c[0] for c in self.complete(static, prompts, budgets, progress, "translate")]
+        for attempt in range(self.retries):
+            over = [i for i, t in enumerate(texts) if not fits(t, budgets[i])]
+            if not over:
+                break
+            # The model overshoots what it is asked for: ask for less on each attempt.
+            asked = [max(MIN_CHARS, int(budgets[i] * (0.9 - 0.15 * attempt))) for i in over]
+            candidates = self._shorter([segments[i] for i in over], source, target, asked)
+            for i, options in zip(over, candidates, strict=True):
+                texts[i] = best_fit([texts[i], *options], budgets[i])
+        translated = tuple(replace(s, translation=t) for s, t in zip(segments, texts, strict=True))
+        return replace(transcript, segments=translated, target_language=target)
+
+    def shorten(
+        self, segments: Sequence[Segment], source: str, target: str, max_chars: Sequence[int]
+    ) -> list[str]:
+        asked = [max(MIN_CHARS, int(n * 0.8)) for n in max_chars]
+        candidates = self._shorter(segments, source, target, asked)
+        return [
+            best_fit([s.translation or s.text, *options], n)
+            for s, options, n in zip(segments, candidates, max_chars, strict=True)
+        ]
+
+    def translate_texts(self, texts: Sequence[str], source: str, target: str) -> list[str]:
+        """Plain sentences, no timing: for tests and tools."""
+        segments = tuple(
+            Segment(id=i, start=0.0, end=max(2.0, len(t) / 10), text=t) for i, t in enumerate(texts)
+        )
+        result = self.translate(Transcript(language=source, segments=segments), target)
+        return [s.translation or "" for s in result.segments]
+
+    def _shorter(
+        self, segments: Sequence[Segment], source: str, target: str, asked: list[int]
+    ) -> list[list[str]]:
+        """Four candidates per line, translated afresh as "very short" within ``asked``."""
+        prompts = [request(s.text, n) for s, n in zip(segments, asked, strict=True)]
+        return self.complete(brief_static(source, target), prompts, asked, hypotheses=4)
+
+
+def check_language(code: str) -> None:
+    if code not in LANGUAGES:
+        raise UnsupportedLanguage(f"Unsupported target language: {code}")
+
+
+# A prompt is a static part, the same for every line of a job (CTranslate2 reads it once),
+# then a short part per line. The static part ends with a one-shot example; the per-line part
+# gives the context and the length in a system turn and the line alone as the user turn, in
+# the example's form, so the answer keeps the example's form too.
+
+
+def _turn(role: str, text: str) -> Message:
+    return {"role": role, "content": text}
+
+
+def _static(system: str, source: str, answer: str) -> list[Message]:
+    """The instructions, then the source language's example line answered with ``answer``."""
+    example = EXAMPLE.get(source, EXAMPLE["en"])
+    return [_turn("system", system), _turn("user", example), _turn("assistant", answer)]
+
+
+def request(text: str, max_chars: int, context: str = "") -> list[Message]:
+    """One line's part: its length (and context) in a system turn, the line as the user's."""
+    note = f"At most {max_chars} characters.{context}"
+    return [_turn("system", note), _turn("user", text)]
+
+
+def translate_static(source: str, target: str) -> list[Message]:
+    src, tgt = LANGUAGES.get(source, "English"), LANGUAGES[target]
+    system = (
+        f"You translate {src} dialogue into natural spoken {tgt} for dubbing. Answer with "
+        f"the {tgt} translation of the user's line only, within the characters you are given."
+    )
+    return _static(system, source, EXAMPLE[target])
+
+
+def translate_request(segments: Sequence[Segment], i: int, max_chars: int) -> list[Message]:
+    before = " ".join(s.text for s in segments[max(0, i - 2) : i])
+    after = " ".join(s.text for s in segments[i + 1 : i + 2])
+    context = f' The line before it was: "{before}".' if before else ""
+    if after:
+        context += f' The line after it is: "{after}".'
+    return request(segments[i].text, max_chars, context)
+
+
+def brief_static(source: str, target: str) -> list[Message]:
+    """Asked again, the model repeats a translation it is told to shorten; translating the
+    source afresh as "very short", with a terse example, does get shorter lines."""
+    src, tgt = LANGUAGES.get(source, "English"), LANGUAGES[target]
+    system = (
+        f"You translate {src} dialogue into very short spoken {tgt} for dubbing. Keep only "
+        f"the essential meaning, within the characters you are given. Answer with the {tgt} "
+        "line only."
+    )
+    return _static(system, source, TERSE_EXAMPLE[target])
