@@ -134,6 +134,41 @@ def diarize(
     console.print(table)
 
 
+Device = Annotated[
+    str | None, typer.Option(help="auto, cpu, cuda or cuda:N, for every stage (default: auto).")
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML file naming each stage's backend, options and device."),
+]
+Transcriber = Annotated[str | None, typer.Option(help="Transcriber backend (dubengine backends).")]
+AsrModel = Annotated[Path | None, typer.Option(help="The transcriber's model folder.")]
+Translator = Annotated[str | None, typer.Option(help="Translator backend.")]
+MtModel = Annotated[Path | None, typer.Option(help="The translator's model folder.")]
+Synthesizer = Annotated[str | None, typer.Option(help="Synthesizer backend (auto: per language).")]
+Separator = Annotated[str | None, typer.Option(help="Separator backend (none: keep it whole).")]
+Diarizer = Annotated[str | None, typer.Option(help="Diarizer backend (none: one speaker).")]
+
+
+def pipeline_config(config_file: Path | None, device: str | None, **stages: Any) -> Any:
+    """The config file's pipeline (or the default file's, or the defaults), with the
+    command line's choices over it."""
+    from .config import load_settings, with_stages
+
+    config = with_stages(load_settings(config_file).pipeline, **stages)
+    return config if device is None else dataclasses.replace(config, device=device)
+
+
+def check_devices(config: Any) -> None:
+    """Every device the config names exists here, before any model loads."""
+    from ._device import check_device
+
+    check_device(config.device)
+    for options in config.backend_options.values():
+        if "device" in options:
+            check_device(options["device"])
+
+
 @app.command()
 def dub(
     path: Annotated[Path, typer.Argument(help="Audio or video file to dub.")],
@@ -147,7 +182,7 @@ def dub(
     reduce_accent: Annotated[
         bool, typer.Option("--reduce-accent", help="Native pronunciation over similarity.")
     ] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quality: Annotated[
         bool, typer.Option("--quality", help="Measure the dub (slower): CER, similarity, PNG.")
@@ -161,24 +196,47 @@ def dub(
     separate: Annotated[
         bool, typer.Option(help="Separate speech from music/effects (--no-separate: replace all).")
     ] = True,
+    config: ConfigFile = None,
+    transcriber: Transcriber = None,
+    asr_model: AsrModel = None,
+    translator: Translator = None,
+    mt_model: MtModel = None,
+    synthesizer: Synthesizer = None,
+    separator: Separator = None,
+    diarizer: Diarizer = None,
+    subtitles: Annotated[
+        Path | None,
+        typer.Option(help="Source-language SRT/VTT (or an earlier dub's JSON): no transcribing."),
+    ] = None,
+    translated_subtitles: Annotated[
+        Path | None,
+        typer.Option(help="The same cues translated (SRT/VTT): spoken exactly as written."),
+    ] = None,
 ) -> None:
     """Dubs a file and writes the result, subtitles and transcript beside it."""
-    from ._device import check_device
-    from ._options import DubOptions, PipelineConfig
+    from ._options import DubOptions
     from .diarization import check_speaker_counts
     from .dubbing import dub as run_dub
 
     try:
-        check_device(device)
         check_speaker_counts(speakers, None, None)
         options = DubOptions(target_lang=target, source_lang=source, reduce_accent=reduce_accent,
                              translation_lag_time=lag,
                              original_speech_volume=original_volume).validate()  # fmt: skip
-        config = PipelineConfig(device=device, num_speakers=speakers,
-                                separator="spleeter" if separate else None)  # fmt: skip
+        chosen = pipeline_config(config, device, transcriber=transcriber, asr_model=asr_model,
+                                 translator=translator, mt_model=mt_model,
+                                 synthesizer=synthesizer, separator=separator,
+                                 diarizer=diarizer)  # fmt: skip
+        chosen = dataclasses.replace(
+            chosen, num_speakers=chosen.num_speakers if speakers is None else speakers,
+            separator=chosen.separator if separate else None,
+        )  # fmt: skip
+        check_devices(chosen)
         with _stage_bar(quiet=as_json) as on_progress:
-            result = run_dub(path, out=out, config=config, progress=on_progress,
-                             quality=quality, stems=stems, **_as_kwargs(options))  # fmt: skip
+            result = run_dub(path, out=out, config=chosen, progress=on_progress,
+                             quality=quality, stems=stems, subtitles=subtitles,
+                             translated_subtitles=translated_subtitles,
+                             **_as_kwargs(options))  # fmt: skip
     except DubError as error:
         raise fail(error) from error
     if as_json:
@@ -322,6 +380,31 @@ def jobs_show(job_id: str, data_dir: DataDir = Path("dubengine-data")) -> None:
 
 
 @app.command()
+def backends(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    cache: Annotated[Path | None, typer.Option(help="Model cache folder.")] = None,
+) -> None:
+    """Every backend by stage: installed or not (and how), its options, devices, weights."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .registry import describe, registry
+
+    infos = [describe(role, name, str(cache) if cache else None) for role, name in registry]
+    infos.sort(key=lambda i: (i.role, i.name))
+    if as_json:
+        console.print_json(json.dumps([i.to_dict() for i in infos]))
+        return
+    table = Table("stage", "backend", "installed", "options", "devices", "weights")
+    for info in infos:
+        installed = "yes" if info.installed else f"no: {info.hint}"
+        cells = (info.role, info.name, installed, ", ".join(info.options) or "-",
+                 ", ".join(info.devices) or "-", info.weights)  # fmt: skip
+        table.add_row(*map(escape, cells))
+    console.print(table)
+
+
+@app.command()
 def models(
     cache: Annotated[Path | None, typer.Option(help="Model cache folder.")] = None,
 ) -> None:
@@ -347,7 +430,9 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     data_dir: DataDir = Path("dubengine-data"),
-    workers: Annotated[int, typer.Option(help="Jobs run at once.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default 1, or the config's).")
+    ] = None,
     token: Annotated[
         list[str] | None, typer.Option(help="Accepted API token (repeatable).")
     ] = None,
@@ -369,19 +454,33 @@ def serve(
             "(repeatable; for trusted networks only)."
         ),
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = None,
+    config: ConfigFile = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run jobs on Ray: 'auto' (the cluster `ray start` began), 'local' (a new one "
+            "here) or the cluster's address; --workers is then the number of actors."
+        ),
+    ] = None,
 ) -> None:
     """Serves the dubbing REST API (the hosted API's routes) from this machine."""
     from datetime import timedelta
 
     import uvicorn
 
-    from ._options import PipelineConfig
+    from .config import load_settings
     from .server import ServerSettings, create_app, server_hooks, tokens_from
 
     try:
+        engine_settings = load_settings(config).engine
+        workers = workers or engine_settings.workers or 1
+        ray = ray or (engine_settings.ray_address or "local"
+                      if engine_settings.executor == "ray" else None)  # fmt: skip
+        pipeline = dataclasses.replace(pipeline_config(config, device), keep_models_warm=True)
         check_serve_options(host, port, workers, rate_limit, read_rate_limit, upload_ttl,
-                            download_ttl, public_url, trusted_network or [], device)  # fmt: skip
+                            download_ttl, public_url, trusted_network or [], pipeline,
+                            ray)  # fmt: skip
         tokens = tokens_from(token)
         if not tokens:
             raise InvalidOption("give at least one --token or set DUBENGINE_API_TOKENS")
@@ -393,10 +492,13 @@ def serve(
             data_dir,
             lambda: server_hooks(settings, data_dir),
             workers=workers,
-            config=PipelineConfig(device=device, keep_models_warm=True),
+            config=pipeline,
             trust_private_urls=trusted_network or False,
             result_ttl=timedelta(seconds=download_ttl),
             upload_ttl=timedelta(seconds=upload_ttl),
+            executor="threads" if ray is None else "ray",
+            ray_address=ray,
+            ray_actor_options=engine_settings.actor_options,
         )
     except DubError as error:
         raise fail(error) from error
@@ -410,13 +512,11 @@ def serve(
 def check_serve_options(
     host: str, port: int, workers: int, rate_limit: int, read_rate_limit: int,
     upload_ttl: int, download_ttl: int, public_url: str | None, networks: list[str],
-    device: str,
+    pipeline: Any, ray: str | None = None,
 ) -> None:  # fmt: skip
     """Every ``serve`` option checked before anything starts, each refusal naming its fix."""
     import ipaddress
     from urllib.parse import urlsplit
-
-    from ._device import check_device
 
     if not 1 <= port <= 65535:
         raise InvalidOption(f"--port must be between 1 and 65535, not {port}")
@@ -439,7 +539,12 @@ def check_serve_options(
             raise InvalidOption(
                 f"--trusted-network must be a CIDR such as 10.0.0.0/8, not {network!r}"
             ) from None
-    check_device(device)
+    if ray is None:
+        check_devices(pipeline)
+    else:  # the GPUs are the workers', not this node's: they check theirs when they load
+        from .jobs.ray_pool import import_ray
+
+        import_ray()
 
 
 def open_engine(data_dir: Path, hooks: Callable[[], Any], **options: Any) -> Any:

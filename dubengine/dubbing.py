@@ -13,6 +13,7 @@ from typing import Any
 from ._options import DubOptions, PipelineConfig
 from ._progress import Progress, no_progress
 from ._types import LineFit, MixReport, StageReport, Transcript, VoiceReport, timing_summary
+from .given import check_within, read_given
 from .media import Limits, MediaInfo, check_output, output_suffix, validate
 from .pipeline import Pipeline, PipelineResult
 from .subtitles import to_srt, to_vtt
@@ -104,6 +105,8 @@ def dub(
     pipeline: Pipeline | None = None,
     quality: bool = False,
     stems: bool = False,
+    subtitles: str | os.PathLike[str] | None = None,
+    translated_subtitles: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> DubResult:
     """Dubs ``path`` into ``target`` and returns when the output is written.
@@ -120,6 +123,10 @@ def dub(
         pipeline: a pipeline to reuse (its models stay warm if its config says so).
         quality: also measure the dub (``DubResult.quality``, and a timeline PNG beside it).
         stems: also write the dubbed speech and the background as WAVs beside the output.
+        subtitles: an SRT or WebVTT file of the source lines (no transcription: their times
+            and text are the lines; needs ``source_lang``), or the JSON an earlier dub wrote.
+        translated_subtitles: the same cues in the target language (no translation: spoken
+            exactly as written).
         **options: the other job options of ``DubOptions``: source_lang ("auto"),
             reduce_accent, translation_lag_time (0-3 s), original_speech_volume (0-1).
 
@@ -130,10 +137,13 @@ def dub(
         DubError: a stage failed.
     """
     checked = DubOptions.build(target, **options)
+    given = read_given(subtitles, translated_subtitles, checked.source_lang)
     info = validate(path, limits)
+    check_within(given, info.duration)
     out_path = check_output(Path(out) if out else default_output(info, target), info)
     runner = pipeline or Pipeline(config)
-    result = runner.run(info, checked, out_path, progress, quality=quality, stems=stems)
+    result = runner.run(info, checked, out_path, progress, quality=quality, stems=stems,
+                        given=given)  # fmt: skip
     return write_sidecars(result, info, checked)
 
 

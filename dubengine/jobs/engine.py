@@ -24,6 +24,7 @@ from typing import Any
 from .._errors import InvalidOption, JobNotCompleted
 from .._options import DubOptions, PipelineConfig
 from ..config import load_settings
+from ..given import given_lines
 from ..media import Limits
 from ..pipeline import Pipeline
 from .executors import EXECUTORS, Slot, ThreadExecutor
@@ -137,20 +138,29 @@ class Engine:
     # The API
 
     def create_job(
-        self, source: str | Path, target_lang: str, owner: str | None = None, **options: Any
+        self,
+        source: str | Path,
+        target_lang: str,
+        owner: str | None = None,
+        subtitles: str | None = None,
+        translated_subtitles: str | None = None,
+        **options: Any,
     ) -> Job:
         """Queues a dub; returns at once with the job ``pending``. ``options``: the other
         fields of ``DubOptions`` (source_lang, reduce_accent, translation_lag_time,
-        original_speech_volume).
+        original_speech_volume). ``subtitles``, ``translated_subtitles``: the text of SRT or
+        WebVTT files (or an earlier dub's JSON) to start from (``dubengine.given``).
 
         Raises:
             InvalidUrl, UnsupportedLanguage, InvalidOption: the request is refused.
         """
         checked = DubOptions.build(target_lang, **options)
+        given = given_lines(subtitles, translated_subtitles, checked.source_lang)
         source_text = parse_source(source, self.policy).text
         job_id = f"dub_{uuid.uuid4().hex[:12]}"
+        stored = checked.to_dict() | ({"given": given.to_dict()} if given else {})
         self.store.insert(job_id, owner, source_text, checked.target_lang, checked.source_lang,
-                          checked.to_dict())  # fmt: skip
+                          stored)  # fmt: skip
         created = self.get_job(job_id, owner)  # as created: a worker may claim it at once
         with self._wake:
             self._wake.notify()

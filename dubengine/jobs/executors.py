@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from .._errors import DubError
 from .._options import DubOptions, PipelineConfig
 from .._progress import ProgressEvent, job_progress
+from ..given import GivenLines
 from ..media import MediaInfo
 from ..pipeline import Pipeline
 
@@ -35,7 +36,12 @@ class Slot(Protocol):
     """Runs one job at a time, with its models kept between jobs."""
 
     def dub(
-        self, info: MediaInfo, options: DubOptions, work: Path, progress: ProgressSink
+        self,
+        info: MediaInfo,
+        options: DubOptions,
+        work: Path,
+        progress: ProgressSink,
+        given: GivenLines | None = None,
     ) -> Processed: ...
 
     def stats(self) -> dict[str, Any]: ...
@@ -58,14 +64,19 @@ class WorkerFailed(DubError):
 
 
 def dub_with(
-    pipeline: Pipeline, info: MediaInfo, options: DubOptions, work: Path, progress: ProgressSink
+    pipeline: Pipeline,
+    info: MediaInfo,
+    options: DubOptions,
+    work: Path,
+    progress: ProgressSink,
+    given: GivenLines | None = None,
 ) -> Processed:
     """One job through ``pipeline``, its output and sidecars written into ``work``."""
     from ..dubbing import default_output, write_sidecars
 
     work.mkdir(parents=True, exist_ok=True)
     out = work / default_output(info, options.target_lang).name
-    result = pipeline.run(info, options, out, ProgressWriter(progress))
+    result = pipeline.run(info, options, out, ProgressWriter(progress), given=given)
     dubbed = write_sidecars(result, info, options)
     return Processed(dubbed.output, tuple(dubbed.files.paths()), dubbed.to_dict(),
                      dubbed.transcript.language)  # fmt: skip
@@ -83,10 +94,15 @@ class LocalSlot:
         self.pipeline, self._owned, self.jobs = pipeline, owned, 0
 
     def dub(
-        self, info: MediaInfo, options: DubOptions, work: Path, progress: ProgressSink
+        self,
+        info: MediaInfo,
+        options: DubOptions,
+        work: Path,
+        progress: ProgressSink,
+        given: GivenLines | None = None,
     ) -> Processed:
         self.jobs += 1
-        return dub_with(self.pipeline, info, options, work, progress)
+        return dub_with(self.pipeline, info, options, work, progress, given)
 
     def stats(self) -> dict[str, Any]:
         return {"executor": "threads", "jobs": self.jobs, "alive": True,

@@ -27,6 +27,7 @@ from typing import Any
 
 from .._errors import BackendUnavailable, DubError, ProcessingFailed
 from .._options import DubOptions, PipelineConfig
+from ..given import GivenLines
 from ..media import MediaInfo
 from ..pipeline import Pipeline
 from .executors import Processed, ProgressSink, WorkerFailed, dub_with, warm
@@ -97,14 +98,20 @@ class RaySlot:
         self.actors_started = 0
 
     def dub(
-        self, info: MediaInfo, options: DubOptions, work: Path, progress: ProgressSink
+        self,
+        info: MediaInfo,
+        options: DubOptions,
+        work: Path,
+        progress: ProgressSink,
+        given: GivenLines | None = None,
     ) -> Processed:
         ray = import_ray()
         if self.actor is None:
             self.actor, self.actors_started = self._new_actor(), self.actors_started + 1
         data = ray.put(info.path.read_bytes())
         try:
-            for ref in self.actor.dub.remote(info, data, options.to_dict()):
+            lines = given.to_dict() if given else None
+            for ref in self.actor.dub.remote(info, data, options.to_dict(), lines):
                 kind, payload = ray.get(ref)
                 if kind == "progress":
                     progress(payload)
@@ -164,7 +171,9 @@ class DubActor:
         self.pipeline = factory() if factory is not None else Pipeline(warm(config))
         self.jobs, self.pid = 0, os.getpid()
 
-    def dub(self, info: MediaInfo, data: bytes, options: dict[str, Any]) -> Iterator[tuple]:
+    def dub(
+        self, info: MediaInfo, data: bytes, options: dict[str, Any], given: dict | None
+    ) -> Iterator[tuple]:
         """("progress", job progress)..., then ("done", files) or ("error", (code, reason))."""
         self.jobs += 1
         folder = Path(tempfile.mkdtemp(prefix="dubengine-ray-"))
@@ -173,7 +182,8 @@ class DubActor:
             source.write_bytes(data)
             here = dataclasses.replace(info, path=source)
             events: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
-            job = (here, DubOptions.from_dict(options), folder, events)
+            lines = GivenLines.from_dict(given) if given else None
+            job = (here, DubOptions.from_dict(options), folder, events, lines)
             run = threading.Thread(target=self._run, args=job, daemon=True)
             run.start()
             while (event := events.get()) is not None:
@@ -183,11 +193,16 @@ class DubActor:
             shutil.rmtree(folder, ignore_errors=True)
 
     def _run(
-        self, info: MediaInfo, options: DubOptions, folder: Path, events: queue.SimpleQueue
+        self,
+        info: MediaInfo,
+        options: DubOptions,
+        folder: Path,
+        events: queue.SimpleQueue,
+        given: GivenLines | None,
     ) -> None:
         try:
             done = dub_with(self.pipeline, info, options, folder / "out",
-                            lambda p: events.put(("progress", p)))  # fmt: skip
+                            lambda p: events.put(("progress", p)), given)  # fmt: skip
             files = {p.name: p.read_bytes() for p in (done.output, *done.sidecars)}
             events.put(("done", {"output": done.output.name, "files": files,
                                  "report": done.report, "language": done.language}))  # fmt: skip

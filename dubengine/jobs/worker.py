@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import DubError, InvalidJobState
+from .._errors import DubError, InvalidJobState, InvalidOption, ProcessingFailed
 from .._options import DubOptions
 from .._progress import ProgressEvent, job_progress
+from ..given import GivenLines, check_within
 from ..media import Limits, validate
 from .executors import Slot
 from .records import EngineHooks, JobStatus
@@ -61,13 +62,20 @@ class JobRunner:
         row = self.store.row(job_id)
         # Rows written before all five options were stored keep the languages in columns.
         stored = {"target_lang": row["target_lang"], "source_lang": row["source_lang"]}
-        options = DubOptions.from_dict(stored | json.loads(row["options"]))
+        stored |= json.loads(row["options"])
+        given = GivenLines.from_dict(stored.pop("given")) if "given" in stored else None
+        options = DubOptions.from_dict(stored)
         path = fetch(parse_source(row["source"], self.policy), work, self.limits, self.policy)
         info = validate(path, self.limits)
+        try:
+            check_within(given, info.duration)
+        except InvalidOption as exc:  # the job-level codes have no "invalid request"
+            raise ProcessingFailed(f"the subtitles do not fit this media: {exc.message}") from None
         self.store.transition(job_id, JobStatus.PROCESSING,
                               input_duration_sec=round(info.duration, 3),
                               progress=job_progress(ProgressEvent("stage_1", 0, 1)))  # fmt: skip
-        dubbed = slot.dub(info, options, work / "out", lambda p: self.store.set(job_id, progress=p))
+        dubbed = slot.dub(info, options, work / "out",
+                          lambda p: self.store.set(job_id, progress=p), given)  # fmt: skip
         self.store.transition(job_id, JobStatus.UPLOADING, detected_lang=dubbed.language,
                               progress={"stage": "uploading", "percent": 99})  # fmt: skip
         final = self._store_result(job_id, dubbed.output, dubbed.sidecars)

@@ -31,7 +31,9 @@ from .._progress import (
     no_progress,
 )
 from .._types import LineFit, MixReport, PlacedLine, Segment, StageReport, Transcript, VoiceReport
+from ..given import GivenLines
 from ..media import MediaInfo
+from ..protocols import CloningSynthesizer
 from .align import Shorten, align
 from .mix import Mixed, mix_dub
 from .models import ModelPool
@@ -39,7 +41,7 @@ from .separate import separate
 from .synthesize import speaker_of, synthesize, synthesizer_for
 from .transcribe import transcribe
 from .translate import translate
-from .voices import match_voices, references
+from .voices import match_voices
 
 __all__ = ["ModelPool", "Pipeline", "PipelineResult"]
 
@@ -76,10 +78,10 @@ class _Clock:
         with measured() as m:
             result = work(self._hook(stage))
             self.models.release_after(stage.key)
-        load, inference = self.models.take_times()
+        load, inference, backends = self.models.take_times()
         self.reports.append(
             StageReport(stage.key, stage.name, round(m.seconds, 3), m.peak_rss_mb, round(load, 3),
-                        round(inference, 3))
+                        round(inference, 3), backends)
         )  # fmt: skip
         self.progress(ProgressEvent(stage.key, 1, 1))
         return result
@@ -110,16 +112,19 @@ class Pipeline:
         progress: Progress = no_progress,
         quality: bool = False,
         stems: bool = False,
+        given: GivenLines | None = None,
     ) -> PipelineResult:
         """Dubs one input. ``stems`` also writes the dubbed speech (as mixed) and the
-        background as float WAVs beside the output, for editing the mix elsewhere."""
+        background as float WAVs beside the output, for editing the mix elsewhere.
+        ``given``: lines the user already has (subtitles, an earlier dub's transcript):
+        not transcribed, and not translated when they carry their translations."""
         options.validate()
         measure = quality or self.config.quality
         self.models.plan(self._last_use(measure))
         clock, warnings = _Clock(self.models, progress), []
         try:
             transcript, voices, placed, mixed = self._stages(
-                info, options, Path(out_path), clock, warnings.append, stems
+                info, options, Path(out_path), clock, warnings.append, stems, given
             )
             report = None
             if measure:
@@ -150,25 +155,30 @@ class Pipeline:
         clock: _Clock,
         warn: Callable[[str], None],
         stems: bool,
+        given: GivenLines | None,
     ) -> tuple[Transcript, dict, list[PlacedLine], Mixed]:
         config, target = self.config, options.target_lang
         separator = self._optional("separator", config.separator)
         separated = clock(SEPARATING, lambda hook: separate(info, separator(), hook, warn))
         heard = clock(TRANSCRIBING, lambda hook: transcribe(
-            separated, options.source_lang, self._get("transcriber", config.transcriber),
-            self._optional("diarizer", config.diarizer)(), config.num_speakers, hook,
+            separated, options.source_lang,
+            None if given else self._get("transcriber", config.transcriber),
+            None if given and given.has_speakers else self._optional("diarizer", config.diarizer)(),
+            config.num_speakers, hook, given.transcript if given else None,
         ))  # fmt: skip
+        fixed = given is not None and given.translated  # spoken exactly as given
         transcript = clock(TRANSLATING, lambda hook: translate(
-            heard.transcript, target, self._get("translator", config.translator), hook, warn
+            heard.transcript, target,
+            None if fixed else self._get("translator", config.translator), hook, warn,
         ))  # fmt: skip
         voices = clock(MATCHING, lambda hook: match_voices(
-            references(transcript, heard.speech_16k), target, self._synthesizer(target),
-            self._optional("voice_matcher", config.voice_matcher)(), options.reduce_accent,
+            transcript, heard.speech_16k, target, self._synthesizer(target),
+            self._matcher(target), options.reduce_accent,
         ))  # fmt: skip
         speak_for = speaker_of(self._synthesizer(target), target, voices)
         natural = clock(SYNTHESIZING, lambda hook: synthesize(transcript, speak_for, hook))
         placed = clock(ALIGNING, lambda hook: self._align(
-            transcript, natural, speak_for, options, info.duration, hook, warn
+            transcript, natural, speak_for, options, info.duration, hook, warn, fixed
         ))  # fmt: skip
         mixed = clock(MIXING, lambda hook: mix_dub(
             placed, transcript, separated.speech, separated.background, info,
@@ -185,10 +195,11 @@ class Pipeline:
         duration: float,
         progress: Progress,
         warn: Callable[[str], None],
+        fixed: bool,
     ) -> list[PlacedLine]:
         placed = align(
             transcript.segments, natural, speak_for,
-            shorten=self._shorten(transcript.language, options.target_lang),
+            shorten=None if fixed else self._shorten(transcript.language, options.target_lang),
             duration=duration, lag=options.translation_lag_time, options=self.config.align,
             progress=progress,
         )  # fmt: skip
@@ -244,6 +255,12 @@ class Pipeline:
     def _optional(self, role: str, name: str | None) -> Callable[[], Any]:
         """The backend, made when called (so its load counts in its stage); None if unset."""
         return lambda: self.models.get(role, name) if name else None
+
+    def _matcher(self, language: str) -> Any:
+        """None for a cloning synthesizer: it speaks with the speaker's own voice."""
+        if isinstance(self._synthesizer(language), CloningSynthesizer):
+            return None
+        return self._optional("voice_matcher", self.config.voice_matcher)()
 
     def _synthesizer(self, language: str) -> Any:
         return self.models.get("synthesizer", self.config.synthesizer or synthesizer_for(language))

@@ -27,14 +27,20 @@ class Transcribed:
 def transcribe(
     stems: Separated,
     source_lang: str,
-    transcriber: Transcriber,
+    transcriber: Transcriber | None,
     diarizer: Diarizer | None,
     num_speakers: int | None,
     progress: Progress,
+    given: Transcript | None = None,
 ) -> Transcribed:
+    """``given``: the lines already known (subtitles), heard instead of transcribing; with no
+    transcriber, nothing is transcribed."""
     speech_16k = resample(stems.speech, 16_000, 1)
     language = None if source_lang == "auto" else source_lang
-    transcript = transcriber.transcribe(speech_16k, language=language, progress=progress)
+    if given is not None or transcriber is None:
+        transcript = given or Transcript(language=source_lang)
+    else:
+        transcript = transcriber.transcribe(speech_16k, language=language, progress=progress)
     if not transcript.segments:
         raise MediaError("unsupported_format", "no speech was found in the audio track")
     turns = []

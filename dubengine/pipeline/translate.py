@@ -13,10 +13,13 @@ from ..protocols import Translator
 def translate(
     transcript: Transcript,
     target_lang: str,
-    translator: Translator,
+    translator: Translator | None,
     progress: Progress,
     warn: Callable[[str], None],
 ) -> Transcript:
+    """``translator`` None: the lines carry their translations already (given by the user)."""
+    if translator is None:
+        return replace(transcript, target_language=target_lang)
     result = translator.translate(transcript, target_lang, progress)
     empty = [s.id for s in result.segments if not (s.translation or "").strip()]
     if not empty:

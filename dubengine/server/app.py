@@ -32,7 +32,7 @@ from .schemas import (
     job_options,
 )
 from .security import RESULTS, UPLOADS, ServerSettings, SignedUrls, authenticate, owner_of
-from .uploads import check_put, own_upload, receive
+from .uploads import check_put, own_text, own_upload, receive
 
 MAX_JSON_BYTES = 64 * 1024  # a job request is a few hundred bytes
 TOO_LARGE = f"Request bodies are limited to {MAX_JSON_BYTES} bytes"
@@ -227,10 +227,12 @@ def _job_routes(app: FastAPI, engine: Engine, settings: ServerSettings) -> None:
         if settings.balances is not None and settings.balances.get(token, 0.0) <= 0:
             raise ApiError("insufficient_balance",
                            "Your account balance is too low to process this file", 402)  # fmt: skip
-        source = own_upload(body.source_url, settings.public_url, engine.data_dir,
-                            owner_of(token))  # fmt: skip
-        job = engine.create_job(source, body.target_lang, owner=owner_of(token),
-                                **job_options(body))  # fmt: skip
+        owner = owner_of(token)
+        source = own_upload(body.source_url, settings.public_url, engine.data_dir, owner)
+        texts = [None if url is None else own_text(url, settings.public_url, engine.data_dir, owner)
+                 for url in (body.subtitles_url, body.translated_subtitles_url)]  # fmt: skip
+        job = engine.create_job(source, body.target_lang, owner=owner, subtitles=texts[0],
+                                translated_subtitles=texts[1], **job_options(body))  # fmt: skip
         return job.created()
 
     @app.get("/api/dubbing/jobs/{job_id}", response_model=JobStatusResponse)

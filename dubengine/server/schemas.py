@@ -62,6 +62,14 @@ JobRequest = model_of(
     source_lang=(str, Field("auto", json_schema_extra={"enum": ["auto", *_CODES]})),
     translation_lag_time=(float, Field(0.0, json_schema_extra={"minimum": 0, "maximum": 3})),
     original_speech_volume=(float, Field(0.0, json_schema_extra={"minimum": 0, "maximum": 1})),
+    # Extensions (not in the hosted API): subtitles to start from, uploaded to this server
+    subtitles_url=(str | None, Field(None, description=(
+        "Extension: an upload URL of this server holding source-language SRT/WebVTT (or an "
+        "earlier dub's transcript JSON); the dub keeps its times and text, no transcription. "
+        "Needs source_lang."))),
+    translated_subtitles_url=(str | None, Field(None, description=(
+        "Extension: an upload URL of this server holding the same cues in the target "
+        "language; spoken exactly as written, no translation."))),
 )  # fmt: skip
 JobStatusResponse = model_of("JobStatusResponse", Job, exclude=_JOB_ONLY)
 JobCreated = model_of(

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 
-from .._errors import ApiError, InvalidUrl
+from .._errors import ApiError, InvalidOption, InvalidUrl
 from ..jobs.uploads import UPLOAD_ID, read_meta, write_meta
 from .security import UPLOADS
 
@@ -45,6 +45,23 @@ def own_upload(source_url: str, public_url: str, data_dir: Path, owner: str) -> 
         raise InvalidUrl(NOT_YOURS)
     write_meta(folder / upload_id, meta | {"used": True})
     return str(path)
+
+
+MAX_SUBTITLES_BYTES = 5_000_000
+
+
+def own_text(url: str, public_url: str, data_dir: Path, owner: str) -> str:
+    """The text of one of ``owner``'s uploads (subtitles), refused if it is not one, is too
+    big for subtitles, or is not UTF-8."""
+    path = own_upload(url, public_url, data_dir, owner)
+    if path.startswith(("http://", "https://")):
+        raise InvalidOption("subtitles must be uploaded to this server (an upload URL it gave)")
+    if Path(path).stat().st_size > MAX_SUBTITLES_BYTES:
+        raise InvalidOption(f"subtitles over {MAX_SUBTITLES_BYTES // 1_000_000} MB are refused")
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidOption("subtitles must be UTF-8 text") from None
 
 
 def check_put(folder: Path, filename: str, content_type: str | None) -> Path:
