@@ -148,6 +148,34 @@ class PacedTranscriber(FakeTranscriber):
         return super().transcribe(audio, language, progress)
 
 
+class LoopingTranscriber(FakeTranscriber):
+    """Loops on quiet audio (the fake separator's stem is the input at half level) and
+    hears right on the mixture, as Whisper can on a stem full of separation artefacts."""
+
+    calls = 0
+
+    def transcribe(self, audio: Audio, language=None, progress=None) -> Transcript:
+        LoopingTranscriber.calls += 1
+        heard = super().transcribe(audio, language, progress)
+        if float(np.abs(audio.samples).max(initial=0.0)) > 0.6 or not heard.segments:
+            return heard
+        first = heard.segments[0]
+        looped = replace(first, text="He's going to do it, " * 5 + "he's going to do it.")
+        return replace(heard, segments=(looped, *heard.segments[1:]))
+
+
+class ContextLoopingTranslator(FakeTranslator):
+    """Loops a line when it translates it among others (a small model led astray by its
+    context) and translates it right alone."""
+
+    def translate(self, transcript: Transcript, target: str, progress=None) -> Transcript:
+        result = super().translate(transcript, target, progress)
+        if len(result.segments) < 2:
+            return result
+        first = replace(result.segments[0], translation="NO, " * 6 + "NO.")
+        return replace(result, segments=(first, *result.segments[1:]))
+
+
 FAKES = {
     "separator": FakeSeparator,
     "transcriber": FakeTranscriber,
@@ -171,6 +199,8 @@ def register_fakes() -> None:
         register_backend(role, "fake", cls, clobber=True)
     register_backend("transcriber", "fake-paced", PacedTranscriber, clobber=True)
     register_backend("synthesizer", "fake-cloner", FakeCloner, clobber=True)
+    register_backend("transcriber", "fake-looping", LoopingTranscriber, clobber=True)
+    register_backend("translator", "fake-looping", ContextLoopingTranslator, clobber=True)
 
 
 def fake_pipeline() -> Pipeline:
@@ -191,6 +221,8 @@ def unregister_fakes() -> None:
         unregister_backend(role, "fake")
     unregister_backend("transcriber", "fake-paced")
     unregister_backend("synthesizer", "fake-cloner")
+    unregister_backend("transcriber", "fake-looping")
+    unregister_backend("translator", "fake-looping")
 
 
 def reset_counts() -> None:
@@ -199,3 +231,4 @@ def reset_counts() -> None:
     SHORTENED.clear()
     FakeTranslator.empty_ids = frozenset()
     FakeCloner.references = []
+    LoopingTranscriber.calls = 0

@@ -129,6 +129,7 @@ class Pipeline:
             report = None
             if measure:
                 report = self._quality(transcript, placed, mixed, options, warnings)
+                warnings += [g for g in report.guards if g not in warnings]  # heard back
         finally:
             if not self.config.keep_models_warm:
                 self.models.close()
@@ -164,7 +165,7 @@ class Pipeline:
             separated, options.source_lang,
             None if given else self._get("transcriber", config.transcriber),
             None if given and given.has_speakers else self._optional("diarizer", config.diarizer)(),
-            config.num_speakers, hook, given.transcript if given else None,
+            config.num_speakers, hook, given.transcript if given else None, warn,
         ))  # fmt: skip
         fixed = given is not None and given.translated  # spoken exactly as given
         transcript = clock(TRANSLATING, lambda hook: translate(
@@ -235,6 +236,7 @@ class Pipeline:
             options.translation_lag_time, self._get("transcriber", self.config.transcriber),
             embedder, mixed.output.with_name(mixed.output.stem + ".timeline.png"),
             background=mixed.background, mixed=mixed.mixed, embedders=embedders,
+            warnings=warnings,
         )  # fmt: skip
 
     def _last_use(self, quality: bool) -> dict[str, str]:

@@ -3,17 +3,23 @@ into lines of one speaker each."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .._errors import MediaError
+from .._guards import MARK, clip, collapse_loops, transcript_problem
 from .._progress import Progress
-from .._types import Transcript
+from .._spans import subtract
+from .._types import Segment, Transcript, Word
 from ..diarization import exclusive
 from ..media.decode import Audio
 from ..media.resample import resample
 from ..protocols import Diarizer, Transcriber
 from .lines import assign_speakers
 from .separate import Separated
+
+MISSED_SEC = 1.5  # speech this long without a line was skipped, not paused over
+CLIP_PAD_SEC = 0.2  # around a span heard again on its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,7 @@ def transcribe(
     num_speakers: int | None,
     progress: Progress,
     given: Transcript | None = None,
+    warn: Callable[[str], None] = lambda message: None,
 ) -> Transcribed:
     """``given``: the lines already known (subtitles), heard instead of transcribing; with no
     transcriber, nothing is transcribed."""
@@ -41,6 +48,8 @@ def transcribe(
         transcript = given or Transcript(language=source_lang)
     else:
         transcript = transcriber.transcribe(speech_16k, language=language, progress=progress)
+        transcript = guarded(transcript, stems, transcriber, warn)
+        transcript = recovered(transcript, stems, speech_16k, transcriber, warn)
     if not transcript.segments:
         raise MediaError("unsupported_format", "no speech was found in the audio track")
     turns = []
@@ -53,3 +62,101 @@ def transcribe(
         turns = [(t.start, t.end, t.speaker) for t in exclusive(found)]
     segments = assign_speakers(transcript.segments, turns)
     return Transcribed(replace(transcript, segments=segments), speech_16k)
+
+
+def guarded(
+    transcript: Transcript, stems: Separated, transcriber: Transcriber, warn: Callable[[str], None]
+) -> Transcript:
+    """Lines that cannot be what was said (a loop, more text than the time allows) heard
+    again from the original mixture, which separation artefacts do not mislead; a line that
+    fails there too keeps its text with each loop said once. Each one is a warning."""
+    language = transcript.language
+    bad = {s.id: p for s in transcript.segments
+           if (p := transcript_problem(s.text, s.duration, language))}  # fmt: skip
+    if not bad:
+        return transcript
+    words: list[Word] = []
+    if stems.background is not None:  # else the stem is the mixture: nothing else to hear
+        again = transcriber.transcribe(resample(stems.original, 16_000, 1), language=language)
+        # Lines without word timings (a transcriber that gives none) count as one word each.
+        words = [w for s in again.segments
+                 for w in s.words or (Word(s.start, s.end, f" {s.text}", 1.0),)]  # fmt: skip
+    segments = []
+    for line in transcript.segments:
+        if line.id not in bad:
+            segments.append(line)
+            continue
+        heard = tuple(w for w in words if line.start <= (w.start + w.end) / 2 <= line.end)
+        text = "".join(w.text for w in heard).strip()
+        where = (
+            f"{MARK} line at {line.start:.1f}-{line.end:.1f} s {clip(line.text)!r} {bad[line.id]}"
+        )
+        if heard and transcript_problem(text, line.duration, language) is None:
+            warn(f"{where}; heard again from the original mixture: {clip(text)!r}")
+            segments.append(replace(line, text=text, words=heard))
+        else:
+            kept = collapse_loops(line.text, language)
+            warn(f"{where}; the mixture did not say it better; kept as {clip(kept)!r}")
+            segments.append(replace(line, text=kept, words=() if kept != line.text else line.words))
+    return replace(transcript, segments=tuple(segments))
+
+
+def recovered(
+    transcript: Transcript,
+    stems: Separated,
+    speech_16k: Audio,
+    transcriber: Transcriber,
+    warn: Callable[[str], None],
+) -> Transcript:
+    """Speech no line covers (Whisper can end a 30 s window early where voices overlap and
+    skip the rest) heard again on its own, from the stem, then from the mixture; each span
+    recovered, or not, is a warning. Left alone, it would stay in the dub untranslated."""
+    gaps = subtract(speech_spans(speech_16k), [(s.start, s.end) for s in transcript.segments],
+                    shortest=MISSED_SEC)  # fmt: skip
+    if not gaps:
+        return transcript
+    sources = [("the speech stem", speech_16k)]
+    if stems.background is not None:
+        sources.append(("the original mixture", resample(stems.original, 16_000, 1)))
+    added: list[Segment] = []
+    for start, end in gaps:
+        where = f"{MARK} speech at {start:.1f}-{end:.1f} s had no line"
+        for label, audio in sources:
+            lines = _heard_between(transcriber, audio, start, end, transcript.language)
+            if lines:
+                said = clip(" ".join(s.text for s in lines))
+                warn(f"{where}; heard again on its own from {label}: {said!r}")
+                added += lines
+                break
+        else:
+            warn(f"{where}; heard again on its own, still nothing: it stays in the original")
+    segments = sorted((*transcript.segments, *added), key=lambda s: s.start)
+    return replace(transcript, segments=tuple(replace(s, id=i) for i, s in enumerate(segments)))
+
+
+def speech_spans(speech_16k: Audio) -> list[tuple[float, float]]:
+    """Where there is speech (Silero VAD, as faster-whisper ships it)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(speech_16k.mono(), VadOptions(min_silence_duration_ms=500,
+                                                                speech_pad_ms=100))  # fmt: skip
+    return [(s["start"] / 16_000, s["end"] / 16_000) for s in found]
+
+
+def _heard_between(
+    transcriber: Transcriber, audio: Audio, start: float, end: float, language: str
+) -> list[Segment]:
+    """The lines heard in ``audio`` between ``start`` and ``end`` alone, on its timeline;
+    none if what was heard is not speech (a loop, more text than the time allows)."""
+    first = max(0.0, start - CLIP_PAD_SEC)
+    rate = audio.sample_rate
+    piece = Audio(audio.samples[:, int(first * rate) : int((end + CLIP_PAD_SEC) * rate)], rate)
+    heard = transcriber.transcribe(piece, language=language).segments
+    if any(transcript_problem(s.text, s.duration, language) for s in heard):
+        return []
+    return [
+        replace(s, start=round(s.start + first, 3), end=round(s.end + first, 3),
+                words=tuple(replace(w, start=round(w.start + first, 3),
+                                    end=round(w.end + first, 3)) for w in s.words))
+        for s in heard if s.text.strip()
+    ]  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from .._guards import MARK, clip, collapse_loops, translation_problem
 from .._progress import Progress
 from .._types import Transcript
 from ..protocols import Translator
@@ -20,10 +21,35 @@ def translate(
     """``translator`` None: the lines carry their translations already (given by the user)."""
     if translator is None:
         return replace(transcript, target_language=target_lang)
-    result = translator.translate(transcript, target_lang, progress)
+    result = guarded(translator.translate(transcript, target_lang, progress), translator, warn)
     empty = [s.id for s in result.segments if not (s.translation or "").strip()]
     if not empty:
         return result
     warn(f"lines {empty} came back untranslated; they keep their text")
     segments = tuple(replace(s, translation=s.translation or s.text) for s in result.segments)
     return replace(result, segments=segments)
+
+
+def guarded(result: Transcript, translator: Translator, warn: Callable[[str], None]) -> Transcript:
+    """A translation that repeats what its source does not, or is far longer or shorter
+    than its source, is asked for again with the line alone (its neighbours, the context
+    that can lead a small model astray, left out); if that fails too, the loops are said
+    once and the line is kept. Each one is a warning."""
+    source, target = result.language, result.target_language or ""
+    segments = list(result.segments)
+    for i, line in enumerate(segments):
+        problem = translation_problem(line.text, line.translation or "", source, target)
+        if problem is None:
+            continue
+        alone = replace(result, segments=(replace(line, translation=None),))
+        retried = translator.translate(alone, target).segments[0].translation or ""
+        where = (f"{MARK} line {line.id} {clip(line.text)!r}: the translation "
+                 f"{clip(line.translation or '')!r} {problem}")  # fmt: skip
+        if retried.strip() and translation_problem(line.text, retried, source, target) is None:
+            warn(f"{where}; asked again alone: {clip(retried)!r}")
+            segments[i] = replace(line, translation=retried)
+        else:
+            kept = collapse_loops(line.translation or "", target)
+            warn(f"{where}; asked again, no better; kept as {clip(kept)!r}")
+            segments[i] = replace(line, translation=kept)
+    return replace(result, segments=tuple(segments))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._spans import Span, subtract
 from .._types import Transcript, Voice
 from ..media.decode import Audio
 from ..protocols import CloningSynthesizer, Synthesizer, VoiceMatcher
@@ -12,7 +13,6 @@ from ..protocols import CloningSynthesizer, Synthesizer, VoiceMatcher
 REFERENCE_SEC = 30.0  # the most speech per speaker handed to voice matching
 CLONE_MIN_SEC, CLONE_MAX_SEC = 6.0, 30.0  # what cloning models (XTTS-v2) want per speaker
 DEFAULT_SPEAKER = "SPEAKER_00"
-Span = tuple[float, float]
 
 
 def references(transcript: Transcript, speech_16k: Audio) -> dict[str, Audio]:
@@ -33,18 +33,11 @@ def references(transcript: Transcript, speech_16k: Audio) -> dict[str, Audio]:
 
 def clean_spans(transcript: Transcript, speaker: str) -> list[Span]:
     """The speaker's lines, less any time another speaker's line overlaps them."""
+    lines = [(s.start, s.end) for s in transcript.segments
+             if (s.speaker or DEFAULT_SPEAKER) == speaker]  # fmt: skip
     others = [(s.start, s.end) for s in transcript.segments
               if (s.speaker or DEFAULT_SPEAKER) != speaker]  # fmt: skip
-    spans: list[Span] = []
-    for segment in transcript.segments:
-        if (segment.speaker or DEFAULT_SPEAKER) != speaker:
-            continue
-        pieces = [(segment.start, segment.end)]
-        for start, end in others:
-            pieces = [cut for a, b in pieces for cut in ((a, min(b, start)), (max(a, end), b))
-                      if cut[1] - cut[0] > 0.05]  # fmt: skip
-        spans += pieces
-    return spans
+    return subtract(lines, others, shortest=0.05)
 
 
 def clone_spans(transcript: Transcript, speaker: str, longest: float = CLONE_MAX_SEC) -> list[Span]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._guards import MARK, clip, longest_loop, loop_problem
 from .._types import PlacedLine, Transcript, timing_summary
 from ..media.decode import Audio
 from ..media.resample import resample
@@ -57,6 +58,9 @@ class QualityReport:
     dubbed_voice_similarity: dict[str, float]  # per pair "A|B" of dubbed voices
     background: dict[str, Any]
     timeline_png: str
+    # every guard that fired while dubbing, and each line heard back looping where its
+    # source does not
+    guards: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"lines": [asdict(line) for line in self.lines]}
@@ -75,12 +79,14 @@ def quality_report(
     background: Audio | None = None,
     mixed: Audio | None = None,
     embedders: Mapping[str, Any] | None = None,
+    warnings: Sequence[str] = (),
 ) -> QualityReport:
     """Measures a finished dub; writes the timeline picture to ``timeline_png``.
 
     ``original`` is the original speech (the speech stem when separation ran), ``background``
     the background that went into the mix, ``mixed`` the mix as written; ``embedders`` by
-    name, each measuring speaker similarity too (``embedder`` is the one reported first).
+    name, each measuring speaker similarity too (``embedder`` is the one reported first);
+    ``warnings``: the dub's, whose guard findings the report repeats.
     """
     target = transcript.target_language or ""
     speakers = {s.id: s.speaker or "SPEAKER_00" for s in transcript.segments}
@@ -109,6 +115,7 @@ def quality_report(
                 cer=round(character_error_rate(fit.text, heard, target), 4),
             )
         )
+    guards = [w for w in warnings if w.startswith(MARK)] + _heard_loops(transcript, lines)
     similarity, between = _speaker_similarity(transcript, placed, original, embedder)
     timing = timing_summary([p.fit for p in placed])
     by = {
@@ -129,7 +136,22 @@ def quality_report(
         dubbed_voice_similarity=between,
         background=_background(dub_track, track_rate, original, background, mixed),
         timeline_png=str(timeline_png),
+        guards=tuple(guards),
     )
+
+
+def _heard_loops(transcript: Transcript, lines: Sequence[LineQuality]) -> list[str]:
+    """Lines heard back repeating a phrase more times running than their source says it."""
+    sources = {s.id: s.text for s in transcript.segments}
+    source_lang, target = transcript.language, transcript.target_language or ""
+    found = []
+    for line in lines:
+        _, allowed = longest_loop(sources.get(line.id, ""), source_lang)
+        problem = loop_problem(line.heard, target, allowed)
+        if problem:
+            found.append(f"{MARK} line {line.id} is heard back looping: {problem} "
+                         f"({clip(line.heard)!r})")  # fmt: skip
+    return found
 
 
 def _onset(
