@@ -41,7 +41,7 @@ def test_translates_a_transcript_through_the_embedded_model_served_over_http(tra
     detector = LanguageDetectorBuilder.from_languages(
         Language.ENGLISH, Language.SPANISH, Language.FRENCH).build()  # fmt: skip
     for segment in remote.segments:
-        assert detector.detect_language_of(segment.translation) is Language.SPANISH, segment
+        assert detector.detect_language_of(segment.translation) == Language.SPANISH, segment
         assert fits(segment.translation, budget_chars(segment.duration, "es")), segment
     assert len(shortened[0]) <= len(remote.segments[1].translation)
     # The same prompts as the embedded translator: greedy answers agree line for line.

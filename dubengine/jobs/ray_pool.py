@@ -75,7 +75,11 @@ class RayExecutor:
         ray = import_ray()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(address=None if address == "local" else address, include_dashboard=False)
+            try:
+                ray.init(address=None if address == "local" else address, include_dashboard=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = "a local Ray cluster" if address in (None, "local") else repr(address)
+                raise BackendUnavailable(f"cannot start or join {where}: {exc}") from None
         # Two calls at once: stats and close are answered while a job runs.
         options = {"max_concurrency": 2} | actor_resources(config) | dict(actor_options or {})
         self._actor = ray.remote(DubActor).options(**options)
