@@ -75,17 +75,15 @@ class OpenAITranslator(ChatTranslator):
         stage: str = "shorten",
         hypotheses: int = 1,
     ) -> list[list[str]]:
-        done = 0
-
         def one(i: int) -> list[str]:
-            nonlocal done
-            answers = self._ask(static + prompts[i], 2 * budgets[i] + 16, hypotheses)
-            done += 1
-            progress(ProgressEvent(stage, done, len(prompts)))
-            return answers
+            return self._ask(static + prompts[i], 2 * budgets[i] + 16, hypotheses)
 
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            return list(pool.map(one, range(len(prompts))))
+        answers = []
+        with ThreadPoolExecutor(self.concurrency) as pool:  # progress from this thread, in order
+            for answer in pool.map(one, range(len(prompts))):
+                answers.append(answer)
+                progress(ProgressEvent(stage, len(answers), len(prompts)))
+        return answers
 
     def close(self) -> None:
         self._client.close()

@@ -236,6 +236,17 @@ def conversation_video(tmp_path_factory) -> Conversation:
     return Conversation(out, speech, background)
 
 
+@pytest.fixture
+def fake_backends():
+    """The fake backends registered for a test of the pipeline's plumbing, counts reset."""
+    import fakes
+
+    fakes.register_fakes()
+    fakes.reset_counts()
+    yield
+    fakes.unregister_fakes()
+
+
 # Real models, loaded once per test session (each load costs seconds and hundreds of MB): one
 # warm pipeline holds them, and the backend fixtures hand out its instances.
 

@@ -68,14 +68,6 @@ def test_collapsing_says_each_loop_once():
     assert longest_loop(collapse_loops("他要做他要做他要做他要做", "zh"), "zh")[1] == 1
 
 
-@pytest.fixture
-def fake_backends():
-    fakes.register_fakes()
-    fakes.reset_counts()
-    yield
-    fakes.unregister_fakes()
-
-
 def test_a_looped_transcript_is_heard_again_from_the_mixture(fake_backends, tmp_path):
     config = replace(fakes.CONFIG, transcriber="fake-looping")
     result = dub(require(SPEECH / "short_en.wav"), "es", out=tmp_path / "out.wav", config=config)

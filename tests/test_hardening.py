@@ -28,11 +28,7 @@ SHORT = SPEECH / "short_en.wav"
 DUBENGINE = [sys.executable, "-c", "from dubengine.cli import main; main()"]
 
 
-@pytest.fixture(autouse=True)
-def fake_backends():
-    fakes.register_fakes()
-    yield
-    fakes.unregister_fakes()
+pytestmark = pytest.mark.usefixtures("fake_backends")
 
 
 def serve(tmp_path: Path, **settings) -> tuple[TestClient, Engine]:
@@ -322,7 +318,7 @@ def test_a_failed_job_does_not_say_it_is_downloading(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_reference_client_survives_a_long_job(tmp_path):
-    from test_server import RunningServer, free_port, reference_workflow
+    from test_server import RunningServer, free_port, run_reference_client
 
     from dubengine import Pipeline
 
@@ -338,11 +334,8 @@ def test_the_reference_client_survives_a_long_job(tmp_path):
                     pipeline_factory=lambda: Slow(FAKE))  # fmt: skip
     server = RunningServer(engine, settings)
     try:
-        script = tmp_path / "workflow.mjs"
-        script.write_text(reference_workflow(server.url, "token-a"))
         out = tmp_path / "dubbed.mp3"
-        result = subprocess.run(["node", str(script), str(require(SHORT)), str(out)],
-                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        result = run_reference_client(server.url, require(SHORT), out, timeout=300)
     finally:
         server.stop()
         engine.close()

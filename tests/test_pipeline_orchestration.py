@@ -28,12 +28,7 @@ from dubengine.pipeline.separate import NOT_SEPARATED
 FAKE = fakes.CONFIG  # every role on its fake backend
 
 
-@pytest.fixture(autouse=True)
-def fake_backends():
-    fakes.register_fakes()
-    fakes.reset_counts()
-    yield
-    fakes.unregister_fakes()
+pytestmark = pytest.mark.usefixtures("fake_backends")
 
 
 @pytest.fixture

@@ -153,7 +153,7 @@ def test_an_engine_killed_mid_job_leaves_it_failed_and_no_actor(cluster, tmp_pat
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_reference_client_flow_works_against_a_server_on_ray(cluster, tmp_path):
-    from test_server import RunningServer, free_port, reference_workflow, served_engine
+    from test_server import RunningServer, free_port, run_reference_client, served_engine
 
     from dubengine.server import ServerSettings
 
@@ -163,11 +163,8 @@ def test_the_reference_client_flow_works_against_a_server_on_ray(cluster, tmp_pa
                            pipeline_factory=paced_pipeline)  # fmt: skip
     server = RunningServer(engine, settings)
     try:
-        script = tmp_path / "workflow.mjs"
-        script.write_text(reference_workflow(server.url, "token-a"))
         out = tmp_path / "dubbed.mp3"
-        result = subprocess.run(["node", str(script), str(require(SHORT)), str(out)],
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        result = run_reference_client(server.url, require(SHORT), out, timeout=120)
     finally:
         server.stop()
         engine.close()

@@ -103,17 +103,20 @@ def reference_workflow(base_url: str, token: str) -> str:
     return "import { readFileSync, writeFileSync } from 'node:fs';\n" + script
 
 
+def run_reference_client(
+    base_url: str, source: Path, out: Path, timeout: float, token: str = "token-a"
+) -> subprocess.CompletedProcess:
+    """The reference's workflow run by node: uploads ``source``, dubs it, saves ``out``."""
+    script = out.with_name("workflow.mjs")
+    script.write_text(reference_workflow(base_url, token))
+    return subprocess.run(["node", str(script), str(source), str(out)], capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_reference_javascript_client_dubs_a_real_file(server, speech_video, tmp_path):
-    script = tmp_path / "workflow.mjs"
-    script.write_text(reference_workflow(server.url, "token-a"))
     out = tmp_path / "dubbed.mp4"
-    result = subprocess.run(
-        ["node", str(script), str(speech_video), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_reference_client(server.url, speech_video, out, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Job created: dub_" in result.stdout
     assert "Status: completed" in result.stdout

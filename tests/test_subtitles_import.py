@@ -37,12 +37,7 @@ Hola.
 """
 
 
-@pytest.fixture(autouse=True)
-def fake_backends():
-    fakes.register_fakes()
-    fakes.reset_counts()
-    yield
-    fakes.unregister_fakes()
+pytestmark = pytest.mark.usefixtures("fake_backends")
 
 
 def test_srt_and_webvtt_are_read_with_their_markup_removed():
@@ -164,33 +159,20 @@ def test_the_server_takes_uploaded_subtitles_and_answers_400_to_bad_ones(tmp_pat
                           headers={"Content-Type": kind}).status_code in (200, 201)  # fmt: skip
         return target["source_url"]
 
+    def create(media: str, subtitles: str) -> object:
+        body = {"source_url": media, "target_lang": "es", "source_lang": "en",
+                "subtitles_url": subtitles}  # fmt: skip
+        return client.post("/api/dubbing/jobs", headers=auth, json=body)
+
     try:
         media = upload("talk.wav", require(SHORT).read_bytes(), "audio/wav")
         srt = upload("talk.srt", SOURCE_SRT.encode(), "application/x-subrip")
-        created = client.post(
-            "/api/dubbing/jobs",
-            headers=auth,
-            json={
-                "source_url": media,
-                "target_lang": "es",
-                "source_lang": "en",
-                "subtitles_url": srt,
-            },
-        )
+        created = create(media, srt)
         assert created.status_code == 201, created.text
         assert engine.wait(created.json()["job_id"], 60).status is JobStatus.COMPLETED
         media = upload("talk2.wav", require(SHORT).read_bytes(), "audio/wav")
         bad = upload("bad.srt", b"1\n00:00:02,000 --> 00:00:01,000\nBackwards.\n", "text/plain")
-        refused = client.post(
-            "/api/dubbing/jobs",
-            headers=auth,
-            json={
-                "source_url": media,
-                "target_lang": "es",
-                "source_lang": "en",
-                "subtitles_url": bad,
-            },
-        )
+        refused = create(media, bad)
         assert refused.status_code == 400
         assert refused.json()["error"]["code"] == "invalid_request"
         assert "the cue ends before it starts" in refused.json()["error"]["message"]

@@ -33,7 +33,6 @@ from .._progress import (
 from .._types import LineFit, MixReport, PlacedLine, Segment, StageReport, Transcript, VoiceReport
 from ..given import GivenLines
 from ..media import MediaInfo
-from ..protocols import CloningSynthesizer
 from .align import Shorten, align
 from .mix import Mixed, mix_dub
 from .models import ModelPool
@@ -174,7 +173,7 @@ class Pipeline:
         ))  # fmt: skip
         voices = clock(MATCHING, lambda hook: match_voices(
             transcript, heard.speech_16k, target, self._synthesizer(target),
-            self._matcher(target), options.reduce_accent,
+            self._optional("voice_matcher", config.voice_matcher), options.reduce_accent,
         ))  # fmt: skip
         speak_for = speaker_of(self._synthesizer(target), target, voices)
         natural = clock(SYNTHESIZING, lambda hook: synthesize(transcript, speak_for, hook))
@@ -257,12 +256,6 @@ class Pipeline:
     def _optional(self, role: str, name: str | None) -> Callable[[], Any]:
         """The backend, made when called (so its load counts in its stage); None if unset."""
         return lambda: self.models.get(role, name) if name else None
-
-    def _matcher(self, language: str) -> Any:
-        """None for a cloning synthesizer: it speaks with the speaker's own voice."""
-        if isinstance(self._synthesizer(language), CloningSynthesizer):
-            return None
-        return self._optional("voice_matcher", self.config.voice_matcher)()
 
     def _synthesizer(self, language: str) -> Any:
         return self.models.get("synthesizer", self.config.synthesizer or synthesizer_for(language))

@@ -3,6 +3,7 @@ into lines of one speaker each."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -48,8 +49,9 @@ def transcribe(
         transcript = given or Transcript(language=source_lang)
     else:
         transcript = transcriber.transcribe(speech_16k, language=language, progress=progress)
-        transcript = guarded(transcript, stems, transcriber, warn)
-        transcript = recovered(transcript, stems, speech_16k, transcriber, warn)
+        mixture = functools.cache(lambda: mixture_16k(stems))  # only if a guard asks
+        transcript = guarded(transcript, mixture, transcriber, warn)
+        transcript = recovered(transcript, speech_16k, mixture, transcriber, warn)
     if not transcript.segments:
         raise MediaError("unsupported_format", "no speech was found in the audio track")
     turns = []
@@ -64,8 +66,17 @@ def transcribe(
     return Transcribed(replace(transcript, segments=segments), speech_16k)
 
 
+def mixture_16k(stems: Separated) -> Audio | None:
+    """The original soundtrack as the transcriber takes it; None when nothing was separated
+    (then the speech stem is the mixture: nothing else to hear)."""
+    return None if stems.background is None else resample(stems.original, 16_000, 1)
+
+
 def guarded(
-    transcript: Transcript, stems: Separated, transcriber: Transcriber, warn: Callable[[str], None]
+    transcript: Transcript,
+    mixture: Callable[[], Audio | None],
+    transcriber: Transcriber,
+    warn: Callable[[str], None],
 ) -> Transcript:
     """Lines that cannot be what was said (a loop, more text than the time allows) heard
     again from the original mixture, which separation artefacts do not mislead; a line that
@@ -76,8 +87,8 @@ def guarded(
     if not bad:
         return transcript
     words: list[Word] = []
-    if stems.background is not None:  # else the stem is the mixture: nothing else to hear
-        again = transcriber.transcribe(resample(stems.original, 16_000, 1), language=language)
+    if (original := mixture()) is not None:
+        again = transcriber.transcribe(original, language=language)
         # Lines without word timings (a transcriber that gives none) count as one word each.
         words = [w for s in again.segments
                  for w in s.words or (Word(s.start, s.end, f" {s.text}", 1.0),)]  # fmt: skip
@@ -103,8 +114,8 @@ def guarded(
 
 def recovered(
     transcript: Transcript,
-    stems: Separated,
     speech_16k: Audio,
+    mixture: Callable[[], Audio | None],
     transcriber: Transcriber,
     warn: Callable[[str], None],
 ) -> Transcript:
@@ -115,14 +126,14 @@ def recovered(
                     shortest=MISSED_SEC)  # fmt: skip
     if not gaps:
         return transcript
-    sources = [("the speech stem", speech_16k)]
-    if stems.background is not None:
-        sources.append(("the original mixture", resample(stems.original, 16_000, 1)))
+    sources = [("the speech stem", lambda: speech_16k), ("the original mixture", mixture)]
     added: list[Segment] = []
     for start, end in gaps:
         where = f"{MARK} speech at {start:.1f}-{end:.1f} s had no line"
         for label, audio in sources:
-            lines = _heard_between(transcriber, audio, start, end, transcript.language)
+            heard = audio()
+            lines = [] if heard is None else _heard_between(
+                transcriber, heard, start, end, transcript.language)  # fmt: skip
             if lines:
                 said = clip(" ".join(s.text for s in lines))
                 warn(f"{where}; heard again on its own from {label}: {said!r}")

@@ -3,6 +3,8 @@ that will speak for them (a cloning synthesizer gets the reference itself)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .._spans import Span, subtract
@@ -31,13 +33,16 @@ def references(transcript: Transcript, speech_16k: Audio) -> dict[str, Audio]:
     }
 
 
+def speaker_spans(transcript: Transcript, speaker: str, same: bool = True) -> list[Span]:
+    """The times of the speaker's lines (``same``), or of everyone else's."""
+    return [(s.start, s.end) for s in transcript.segments
+            if ((s.speaker or DEFAULT_SPEAKER) == speaker) == same]  # fmt: skip
+
+
 def clean_spans(transcript: Transcript, speaker: str) -> list[Span]:
     """The speaker's lines, less any time another speaker's line overlaps them."""
-    lines = [(s.start, s.end) for s in transcript.segments
-             if (s.speaker or DEFAULT_SPEAKER) == speaker]  # fmt: skip
-    others = [(s.start, s.end) for s in transcript.segments
-              if (s.speaker or DEFAULT_SPEAKER) != speaker]  # fmt: skip
-    return subtract(lines, others, shortest=0.05)
+    others = speaker_spans(transcript, speaker, same=False)
+    return subtract(speaker_spans(transcript, speaker), others, shortest=0.05)
 
 
 def clone_spans(transcript: Transcript, speaker: str, longest: float = CLONE_MAX_SEC) -> list[Span]:
@@ -45,8 +50,7 @@ def clone_spans(transcript: Transcript, speaker: str, longest: float = CLONE_MAX
     cut to fit), in time order; all their speech when the clean part is under CLONE_MIN_SEC."""
     spans = clean_spans(transcript, speaker)
     if sum(b - a for a, b in spans) < CLONE_MIN_SEC:
-        spans = [(s.start, s.end) for s in transcript.segments
-                 if (s.speaker or DEFAULT_SPEAKER) == speaker]  # fmt: skip
+        spans = speaker_spans(transcript, speaker)
     chosen: list[Span] = []
     left = longest
     for start, end in sorted(spans, key=lambda span: span[0] - span[1]):  # longest first
@@ -77,14 +81,16 @@ def match_voices(
     speech_16k: Audio,
     target_lang: str,
     synthesizer: Synthesizer | CloningSynthesizer,
-    matcher: VoiceMatcher | None,
+    make_matcher: Callable[[], VoiceMatcher | None],
     reduce_accent: bool,
 ) -> dict[str, Voice]:
     """The voice per speaker: their own (cloned) for a cloning synthesizer, else the
-    matcher's choice from their speech, else the synthesizer's default."""
+    matcher's choice from their speech, else the synthesizer's default. The matcher is made
+    only when it is used (a cloning synthesizer needs none loaded)."""
     if isinstance(synthesizer, CloningSynthesizer):
         return clone_references(transcript, speech_16k)
     speakers = references(transcript, speech_16k)
+    matcher = make_matcher()
     if matcher is None:
         native = getattr(synthesizer, "native_voices", None)
         default = native(target_lang)[0] if native else synthesizer.voices()[0]
