@@ -8,7 +8,9 @@ The tree::
     │   ├── UnsupportedLanguage   unsupported_language
     │   ├── InvalidOption         invalid_request (an option out of its range)
     │   ├── JobNotFound           not_found, 404
-    │   └── JobNotCompleted       job_not_completed, 409
+    │   ├── LineNotFound          not_found, 404 (an edited dub has no such line)
+    │   ├── JobNotCompleted       job_not_completed, 409
+    │   └── RenderInProgress      render_in_progress, 409 (an extension: edits wait for it)
     ├── ApiError                  the server's own: unauthorized, rate_limited, ... (any status)
     ├── InvalidJobState           a lifecycle move that is not allowed (a bug)
     ├── MediaError                the input is refused: video_too_long, video_too_short,
@@ -113,6 +115,16 @@ class JobNotFound(RequestError):
 
 class JobNotCompleted(RequestError):
     code: ClassVar[str] = "job_not_completed"
+    status: ClassVar[int] = 409
+
+
+class LineNotFound(RequestError):
+    code: ClassVar[str] = "not_found"
+    status: ClassVar[int] = 404
+
+
+class RenderInProgress(RequestError):
+    code: ClassVar[str] = "render_in_progress"
     status: ClassVar[int] = 409
 
 

@@ -29,6 +29,8 @@ LANGUAGES: dict[str, str] = {
     "zh": "Chinese",
 }
 
+DEFAULT_SPEAKER = "SPEAKER_00"  # the speaker of every line when there is no diarization
+
 # espeak-ng's voice for each language: the espeak-ng synthesizer speaks with it, and Kokoro's
 # front end phonemizes with it (Japanese and Chinese go through their own front ends there).
 ESPEAK_VOICES: dict[str, str] = {

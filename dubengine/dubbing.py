@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class OutputFiles:
     stem_dubbed_speech_wav: Path | None = None
     stem_background_wav: Path | None = None
     timeline_png: Path | None = None
+    project_dir: Path | None = None  # what a re-render after edits needs (a folder)
 
     def paths(self) -> list[Path]:
         return list(self._items().values())
@@ -107,6 +109,7 @@ def dub(
     stems: bool = False,
     subtitles: str | os.PathLike[str] | None = None,
     translated_subtitles: str | os.PathLike[str] | None = None,
+    editable: bool = False,
     **options: Any,
 ) -> DubResult:
     """Dubs ``path`` into ``target`` and returns when the output is written.
@@ -127,6 +130,8 @@ def dub(
             and text are the lines; needs ``source_lang``), or the JSON an earlier dub wrote.
         translated_subtitles: the same cues in the target language (no translation: spoken
             exactly as written).
+        editable: also keep what re-rendering after edits needs (``files.project_dir``); the
+            job engine does this for every job (``Engine.edit_segment``, ``Engine.render``).
         **options: the other job options of ``DubOptions``: source_lang ("auto"),
             reduce_accent, translation_lag_time (0-3 s), original_speech_volume (0-1).
 
@@ -143,7 +148,7 @@ def dub(
     out_path = check_output(Path(out) if out else default_output(info, target), info)
     runner = pipeline or Pipeline(config)
     result = runner.run(info, checked, out_path, progress, quality=quality, stems=stems,
-                        given=given)  # fmt: skip
+                        given=given, editable=editable)  # fmt: skip
     return write_sidecars(result, info, checked)
 
 
@@ -155,20 +160,31 @@ def write_sidecars(result: PipelineResult, info: MediaInfo, options: DubOptions)
     """Writes subtitles in both languages (SRT and VTT) and the transcript with the fit
     report beside the output; returns the result naming every file."""
     stem = str(result.output.with_suffix(""))  # "talk.es" for talk.es.mp4
-    source = result.transcript.language
-    target_cues = [(f.start, f.end, f.text) for f in result.fits]
-    source_cues = [(s.start, s.end, s.text) for s in result.transcript.segments]
-    files = OutputFiles(
-        subtitles_target_srt=_write_text(Path(f"{stem}.srt"), to_srt(target_cues)),
-        subtitles_target_vtt=_write_text(Path(f"{stem}.vtt"), to_vtt(target_cues)),
-        subtitles_source_srt=_write_text(Path(f"{stem}.{source}.srt"), to_srt(source_cues)),
-        subtitles_source_vtt=_write_text(Path(f"{stem}.{source}.vtt"), to_vtt(source_cues)),
-        **result.files,
-    )
+    files = OutputFiles(**write_subtitles(result.output, result.fits, result.transcript),
+                        **result.files)  # fmt: skip
     report = to_dub_result(result, info, options, files)
-    text = json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
-    files = replace(files, transcript_json=_write_text(Path(f"{stem}.json"), text))
+    files = replace(files, transcript_json=write_report(Path(f"{stem}.json"), report.to_dict()))
     return replace(report, files=files)
+
+
+def write_subtitles(
+    output: Path, fits: Sequence[LineFit], transcript: Transcript
+) -> dict[str, Path]:
+    """SRT and VTT of the dub's lines and of the source lines, beside ``output``."""
+    stem = str(output.with_suffix(""))
+    source = transcript.language
+    target_cues = [(f.start, f.end, f.text) for f in fits]
+    source_cues = [(s.start, s.end, s.text) for s in transcript.segments]
+    return {
+        "subtitles_target_srt": _write_text(Path(f"{stem}.srt"), to_srt(target_cues)),
+        "subtitles_target_vtt": _write_text(Path(f"{stem}.vtt"), to_vtt(target_cues)),
+        "subtitles_source_srt": _write_text(Path(f"{stem}.{source}.srt"), to_srt(source_cues)),
+        "subtitles_source_vtt": _write_text(Path(f"{stem}.{source}.vtt"), to_vtt(source_cues)),
+    }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> Path:
+    return _write_text(path, json.dumps(report, ensure_ascii=False, indent=1))
 
 
 def to_dub_result(

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import ray
 from conftest import SPEECH, require
-from fakes import paced_pipeline
+from fakes import paced_pipeline, register_fakes, unregister_fakes
 
 from dubengine import Engine
 from dubengine._progress import TRANSCRIBING
@@ -82,8 +82,14 @@ def test_three_jobs_run_on_two_actors_with_models_loaded_once_each(cluster, tmp_
             assert {".srt", ".vtt", ".json"} <= sidecars
         # The video job sat in transcription for its 9.6 s: progress came back from the actor.
         assert any(stage == TRANSCRIBING.key for _, stage, _ in seen[jobs[1].job_id]), seen
+        # What editing needs came back from the actor too: the dub renders here after an edit.
+        register_fakes()
+        engine.edit_segment(jobs[1].job_id, 0, translation="EDITADO TRAS RAY.")
+        assert engine.render(jobs[1].job_id, wait=True)["state"] == "done"
+        assert probe(engine.get_result(jobs[1].job_id).path).video_streams
     finally:
         engine.close()
+        unregister_fakes()
     assert [s["executor"] for s in stats] == ["ray", "ray"]
     assert sum(s["jobs"] for s in stats) == 3
     assert {s["pid"] for s in stats}.isdisjoint({os.getpid()})
@@ -119,7 +125,7 @@ import sys, time
 import ray
 ray.init(address=sys.argv[2], runtime_env={"env_vars": {"PYTHONPATH": sys.argv[3]}})
 sys.path.insert(0, sys.argv[3])
-from fakes import paced_pipeline
+from fakes import paced_pipeline, register_fakes, unregister_fakes
 from dubengine import Engine
 engine = Engine(sys.argv[1], workers=1, executor="ray", pipeline_factory=paced_pipeline)
 job = engine.create_job(sys.argv[4], "fr")

@@ -24,9 +24,11 @@ from typing import Any
 from .._errors import InvalidOption, JobNotCompleted
 from .._options import DubOptions, PipelineConfig
 from ..config import load_settings
+from ..editing import delete_line, edit_line, insert_line, merge_lines, set_voice, split_line
 from ..given import given_lines
 from ..media import Limits
 from ..pipeline import Pipeline
+from .editing import Editor
 from .executors import EXECUTORS, Slot, ThreadExecutor
 from .ray_pool import RayExecutor
 from .records import (
@@ -121,6 +123,7 @@ class Engine:
             if executor == "ray"
             else ThreadExecutor(self.config, pipeline_factory)
         )
+        self._editor = Editor(self.store, self.config)
         self._slots: list[Slot] = []
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -227,6 +230,70 @@ class Engine:
                 raise TimeoutError(f"job {job_id} still {job.status.value} after {timeout} s")
             time.sleep(poll)
 
+    # Editing a completed dub (an extension of the reference's API; ``dubengine.editing``)
+
+    def segments(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
+        """A completed dub's lines, voices, ``revision`` (bumped by each edit) and
+        ``output_revision`` (the revision the output was last rendered from)."""
+        return self._editor.view(job_id, owner)
+
+    def edit_segment(
+        self, job_id: str, index: int, owner: str | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """Changes line ``index``'s text, translation, speaker, start or end.
+
+        Raises:
+            JobNotFound, LineNotFound: no such job or line.
+            JobNotCompleted, RenderInProgress: the job is running, or rendering.
+            InvalidOption: the edit is refused (empty text, overlapping times, ...).
+        """
+        return self._editor.change(job_id, owner, lambda p: edit_line(p, index, changes))
+
+    def split_segment(
+        self, job_id: str, index: int, at: float, owner: str | None = None
+    ) -> dict[str, Any]:
+        return self._editor.change(job_id, owner, lambda p: split_line(p, index, at))
+
+    def merge_segments(self, job_id: str, index: int, owner: str | None = None) -> dict[str, Any]:
+        """Line ``index`` and the one after it as one line."""
+        return self._editor.change(job_id, owner, lambda p: merge_lines(p, index))
+
+    def delete_segment(self, job_id: str, index: int, owner: str | None = None) -> dict[str, Any]:
+        return self._editor.change(job_id, owner, lambda p: delete_line(p, index))
+
+    def insert_segment(
+        self, job_id: str, start: float, end: float, text: str, translation: str,
+        speaker: str | None = None, owner: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return self._editor.change(
+            job_id, owner, lambda p: insert_line(p, start, end, text, translation, speaker)
+        )
+
+    def set_voice(
+        self, job_id: str, speaker: str, voice: str, owner: str | None = None
+    ) -> dict[str, Any]:
+        """``speaker``'s lines spoken by the synthesizer's voice ``voice`` from now on."""
+        return self._editor.change(job_id, owner, lambda p: set_voice(p, speaker, voice))
+
+    def render(self, job_id: str, owner: str | None = None, wait: bool = False) -> dict:
+        """Speaks the stale lines again and re-mixes only where they are; the result URL
+        then serves the new output. Runs in the background unless ``wait``.
+
+        Raises:
+            RenderInProgress: a render of this job is running.
+        """
+        return self._editor.render(job_id, owner, wait)
+
+    def line_audio(
+        self, job_id: str, track: str, start: float, end: float, owner: str | None = None
+    ) -> Any:
+        """Samples (channels, n) at 48 kHz of the latest render ("dub") or the original."""
+        return self._editor.line_audio(job_id, track, start, end, owner)
+
+    def wait_render(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
+        self._editor.wait(job_id, timeout)
+        return self.segments(job_id)
+
     # Workers
 
     def start(self) -> None:
@@ -243,6 +310,7 @@ class Engine:
             if worker.is_alive():
                 worker.join(timeout)
         if not any(worker.is_alive() for worker in self._workers):
+            self._editor.close()
             self._executor.close()
             self.store.close()
 

@@ -76,7 +76,8 @@ def dub_with(
 
     work.mkdir(parents=True, exist_ok=True)
     out = work / default_output(info, options.target_lang).name
-    result = pipeline.run(info, options, out, ProgressWriter(progress), given=given)
+    result = pipeline.run(info, options, out, ProgressWriter(progress), given=given,
+                          editable=True)  # fmt: skip
     dubbed = write_sidecars(result, info, options)
     return Processed(dubbed.output, tuple(dubbed.files.paths()), dubbed.to_dict(),
                      dubbed.transcript.language)  # fmt: skip

@@ -21,7 +21,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -155,13 +155,26 @@ class RaySlot:
             self.actor = None
 
 
+def packed(paths: Iterable[Path]) -> dict[str, bytes]:
+    """Each file's bytes by its name (a folder's files by their path under its name)."""
+    files = {}
+    for path in paths:
+        inside = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in inside:
+            files[str(file.relative_to(path.parent))] = file.read_bytes()
+    return files
+
+
 def unpack(payload: dict[str, Any], work: Path) -> Processed:
     """The actor's files, written into the job's work folder on this side."""
     work.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, data in payload["files"].items():
-        paths[name] = work / Path(name).name
-        paths[name].write_bytes(data)
+        path = work / name  # "talk.es.srt", or "talk.es.edit/clips/…" inside a folder
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        top = Path(name).parts[0]
+        paths[top] = work / top
     output = paths.pop(payload["output"])
     return Processed(output, tuple(paths.values()), payload["report"], payload["language"])
 
@@ -207,7 +220,7 @@ class DubActor:
         try:
             done = dub_with(self.pipeline, info, options, folder / "out",
                             lambda p: events.put(("progress", p)), given)  # fmt: skip
-            files = {p.name: p.read_bytes() for p in (done.output, *done.sidecars)}
+            files = packed((done.output, *done.sidecars))
             events.put(("done", {"output": done.output.name, "files": files,
                                  "report": done.report, "language": done.language}))  # fmt: skip
         except DubError as exc:

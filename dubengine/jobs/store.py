@@ -13,11 +13,17 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .._errors import InvalidJobState, JobNotFound
+from .._errors import (
+    InvalidJobState,
+    InvalidOption,
+    JobNotCompleted,
+    JobNotFound,
+    RenderInProgress,
+)
 from .records import ACTIVE, NEXT, JobStatus, iso, utc_now
 
 _SCHEMA = """
@@ -43,12 +49,24 @@ CREATE TABLE IF NOT EXISTS jobs (
     worker_pid INTEGER,
     seq INTEGER,
     worker TEXT,
-    heartbeat REAL
+    heartbeat REAL,
+    project TEXT,
+    revision INTEGER NOT NULL DEFAULT 0,
+    output_revision INTEGER NOT NULL DEFAULT 0,
+    rendering INTEGER NOT NULL DEFAULT 0,
+    render TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
+T = TypeVar("T")
+_ADDED = (
+    ("worker", "TEXT"), ("heartbeat", "REAL"), ("project", "TEXT"),
+    ("revision", "INTEGER NOT NULL DEFAULT 0"), ("output_revision", "INTEGER NOT NULL DEFAULT 0"),
+    ("rendering", "INTEGER NOT NULL DEFAULT 0"), ("render", "TEXT"),
+)  # fmt: skip
 CRASHED = "the dubbing process stopped while this job was running; create the job again"
+RENDER_CRASHED = "the process rendering this dub stopped; render again"
 # Engines of this process that are running (their ids); a job claimed by any other engine
 # of this same PID is an orphan: its engine is gone, whatever the PID says.
 _LIVE_ENGINES: set[str] = set()
@@ -69,8 +87,8 @@ class JobStore:
             setup.execute("PRAGMA journal_mode=WAL")
             setup.executescript(_SCHEMA)
             columns = {row[1] for row in setup.execute("PRAGMA table_info(jobs)")}
-            for column, kind in (("worker", "TEXT"), ("heartbeat", "REAL")):
-                if column not in columns:  # a database from before workers were identified
+            for column, kind in _ADDED:
+                if column not in columns:  # a database from before the column existed
                     setup.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         _LIVE_ENGINES.add(self.worker_id)
 
@@ -174,12 +192,59 @@ class JobStore:
         return [row["source"] for row in rows]
 
     def beat(self) -> None:
-        """Vouches for the jobs this engine is running."""
+        """Vouches for the jobs (and renders) this engine is running."""
         with self._db() as db:
             db.execute(
-                "UPDATE jobs SET heartbeat = ? WHERE worker = ? AND status IN (?, ?, ?)",
+                "UPDATE jobs SET heartbeat = ? WHERE worker = ?"
+                " AND (status IN (?, ?, ?) OR rendering = 1)",
                 (time.time(), self.worker_id, *(s.value for s in ACTIVE)),
             )
+
+    # Editing a completed dub: its project state changes in one transaction each.
+
+    def edit(self, job_id: str, owner: str | None, change: Callable[[dict], T]) -> tuple[T, int]:
+        """``change`` applied to the job's project state, the revision bumped; nothing
+        changes if it raises. Returns what it returned and the new revision."""
+        with self._db() as db:
+            row = self._editable(db, job_id, owner)
+            state = json.loads(row["project"])
+            result = change(state)
+            revision = row["revision"] + 1
+            _update(db, job_id, project=json.dumps(state, ensure_ascii=False), revision=revision)
+        return result, revision
+
+    def claim_render(self, job_id: str, owner: str | None) -> tuple[dict, int]:
+        """The project state and its revision, the job marked rendering by this engine."""
+        with self._db() as db:
+            row = self._editable(db, job_id, owner)
+            _update(db, job_id, rendering=1, worker=self.worker_id, heartbeat=time.time(),
+                    render={"state": "rendering", "revision": row["revision"], "percent": 0,
+                            "stage": "synthesizing"})  # fmt: skip
+        return json.loads(row["project"]), row["revision"]
+
+    def finish_render(self, job_id: str, state: dict, revision: int, report: str) -> None:
+        with self._db() as db:
+            _update(db, job_id, project=json.dumps(state, ensure_ascii=False), rendering=0,
+                    output_revision=revision, report=report,
+                    render={"state": "done", "revision": revision, "percent": 100})  # fmt: skip
+
+    def fail_render(self, job_id: str, message: str) -> None:
+        with self._db() as db:
+            row = db.execute("SELECT render FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            render = json.loads(row["render"] or "{}")
+            _update(db, job_id, rendering=0, render=render | {"state": "failed", "error": message})
+
+    def _editable(self, db: sqlite3.Connection, job_id: str, owner: str | None) -> sqlite3.Row:
+        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None or (owner is not None and row["owner"] != owner):
+            raise JobNotFound(f"no job {job_id}")
+        if row["status"] != JobStatus.COMPLETED.value:
+            raise JobNotCompleted(f"job {job_id} is {row['status']}: only a completed dub edits")
+        if row["project"] is None:
+            raise InvalidOption(f"job {job_id} was dubbed without keeping what editing needs")
+        if row["rendering"]:
+            raise RenderInProgress(f"job {job_id} is rendering; edit it when the render is done")
+        return row
 
     def recover(self) -> list[str]:
         """Fails the jobs whose engine is gone (those of a live one, a server beside this
@@ -193,6 +258,16 @@ class JobStore:
             for job_id in dead:
                 _update(db, job_id, status=JobStatus.FAILED.value, error="processing_failed",
                         error_message=CRASHED, progress=FAILED_PROGRESS)  # fmt: skip
+            rendering = db.execute(
+                "SELECT id, worker_pid, worker, heartbeat, render FROM jobs WHERE rendering = 1"
+            ).fetchall()
+            for row in rendering:
+                if not self._running(row):
+                    failed = json.loads(row["render"] or "{}") | {
+                        "state": "failed",
+                        "error": RENDER_CRASHED,
+                    }
+                    _update(db, row["id"], rendering=0, render=failed)
         return dead
 
     def _running(self, row: sqlite3.Row) -> bool:

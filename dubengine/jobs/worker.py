@@ -15,6 +15,7 @@ from typing import Any
 from .._errors import DubError, InvalidJobState, InvalidOption, ProcessingFailed
 from .._options import DubOptions
 from .._progress import ProgressEvent, job_progress
+from ..editing.project import STATE_FILE
 from ..given import GivenLines, check_within
 from ..media import Limits, validate
 from .executors import Slot
@@ -81,6 +82,7 @@ class JobRunner:
         final = self._store_result(job_id, dubbed.output, dubbed.sidecars)
         self.store.transition(
             job_id, JobStatus.COMPLETED, output_path=str(final),
+            project=project_state(final.parent, dubbed.report),
             cost_usd=round(info.duration / 60 * self.price_per_minute, 2),
             progress={"stage": "completed", "percent": 100},
             report=json.dumps(in_results(dubbed.report, final.parent), ensure_ascii=False),
@@ -97,6 +99,12 @@ class JobRunner:
         final_dir = self.data_dir / "results" / job_id
         staging.rename(final_dir)
         return final_dir / output.name
+
+
+def project_state(folder: Path, report: dict[str, Any]) -> str | None:
+    """The editable project's initial state (JSON), as the pipeline left it in ``folder``."""
+    kept = report["files"].get("project_dir")
+    return None if kept is None else (folder / Path(kept).name / STATE_FILE).read_text("utf-8")
 
 
 def in_results(report: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ the last stage that uses it (unless kept warm for the next job).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,12 @@ class PipelineResult:
     files: dict[str, Path] = field(default_factory=dict)  # stems, timeline
 
 
+def _project_folder(output: Path) -> Path:
+    from ..editing.project import project_folder  # editing builds on the pipeline's stages
+
+    return project_folder(output)
+
+
 class _Clock:
     """Runs one stage: its progress from 0 to 1, its report, the models it leaves behind."""
 
@@ -112,18 +119,22 @@ class Pipeline:
         quality: bool = False,
         stems: bool = False,
         given: GivenLines | None = None,
+        editable: bool = False,
     ) -> PipelineResult:
         """Dubs one input. ``stems`` also writes the dubbed speech (as mixed) and the
         background as float WAVs beside the output, for editing the mix elsewhere.
         ``given``: lines the user already has (subtitles, an earlier dub's transcript):
-        not transcribed, and not translated when they carry their translations."""
+        not transcribed, and not translated when they carry their translations.
+        ``editable``: also keep what a re-render after edits needs, in the folder
+        ``<output stem>.edit`` beside the output (``dubengine.editing``)."""
         options.validate()
         measure = quality or self.config.quality
         self.models.plan(self._last_use(measure))
         clock, warnings = _Clock(self.models, progress), []
         try:
+            project = _project_folder(Path(out_path)) if editable else None
             transcript, voices, placed, mixed = self._stages(
-                info, options, Path(out_path), clock, warnings.append, stems, given
+                info, options, Path(out_path), clock, warnings.append, stems, given, project
             )
             report = None
             if measure:
@@ -133,6 +144,8 @@ class Pipeline:
             if not self.config.keep_models_warm:
                 self.models.close()
         files = dict(mixed.stems)
+        if project is not None:
+            files["project_dir"] = project
         if report is not None:
             files["timeline_png"] = Path(report.timeline_png)
         return PipelineResult(
@@ -156,6 +169,7 @@ class Pipeline:
         warn: Callable[[str], None],
         stems: bool,
         given: GivenLines | None,
+        project: Path | None,
     ) -> tuple[Transcript, dict, list[PlacedLine], Mixed]:
         config, target = self.config, options.target_lang
         separator = self._optional("separator", config.separator)
@@ -176,6 +190,12 @@ class Pipeline:
             self._optional("voice_matcher", config.voice_matcher), options.reduce_accent,
         ))  # fmt: skip
         speak_for = speaker_of(self._synthesizer(target), target, voices)
+        if project is not None:  # every clip into the cache a re-render reads
+            from ..editing.clips import ClipCache
+            from ..editing.project import cached_speech, voice_keys
+
+            keys = voice_keys(voices, self._synthesizer_id(target), target)
+            speak_for = cached_speech(ClipCache(project / "clips"), speak_for, keys)
         natural = clock(SYNTHESIZING, lambda hook: synthesize(transcript, speak_for, hook))
         placed = clock(ALIGNING, lambda hook: self._align(
             transcript, natural, speak_for, options, info.duration, hook, warn, fixed
@@ -184,6 +204,17 @@ class Pipeline:
             placed, transcript, separated.speech, separated.background, info,
             options.original_speech_volume, out_path, hook, stems,
         ))  # fmt: skip
+        if project is not None:
+            from ..editing.project import save_project
+
+            save_project(
+                project, input_path=info.path, output=mixed.output, transcript=transcript,
+                voices=voices, placed=placed, speech=separated.speech,
+                background=separated.background, mixed=mixed.mixed, dub_track=mixed.dub_track,
+                gain_db=mixed.report.gain_db, synthesizer=self._synthesizer_id(target),
+                voices_available=list(getattr(self._synthesizer(target), "voices", list)()),
+                options=options, duration=info.duration,
+            )  # fmt: skip
         return transcript, voices, placed, mixed
 
     def _align(
@@ -259,6 +290,13 @@ class Pipeline:
 
     def _synthesizer(self, language: str) -> Any:
         return self.models.get("synthesizer", self.config.synthesizer or synthesizer_for(language))
+
+    def _synthesizer_id(self, language: str) -> str:
+        """The synthesizer and its options, as part of every cached clip's key."""
+        name = self.config.synthesizer or synthesizer_for(language)
+        options = json.dumps(self.config.options_for("synthesizer", name), sort_keys=True,
+                             default=str)  # fmt: skip
+        return f"{name}:{options}"
 
     def _shorten(self, source: str, target: str) -> Shorten:
         def shorten(segments: Sequence[Segment], max_chars: Sequence[int]) -> list[str]:

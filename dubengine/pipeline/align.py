@@ -18,7 +18,7 @@ errors never accumulate.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,8 +59,10 @@ def align(
     lag: float = 0.0,
     options: AlignOptions | None = None,
     progress: Progress = no_progress,
+    only: Collection[int] | None = None,
 ) -> list[PlacedLine]:
-    """Fits every line; ``natural`` holds each line's speech at speed 1.0, by segment id.
+    """Fits every line (or those whose ids are in ``only``, the others' windows unchanged);
+    ``natural`` holds each line's speech at speed 1.0, by segment id.
 
     Lines are fitted in rounds: all that fit are placed, then every line that does not is
     shortened in one batch (a translator is far faster on a batch than line by line)."""
@@ -68,7 +70,9 @@ def align(
     todo = [
         _line(segments, i, natural, speak_for(segment), duration, lag, options)
         for i, segment in enumerate(segments)
+        if only is None or segment.id in only
     ]
+    wanted = [line.segment for line in todo]
     placed: dict[int, PlacedLine] = {}
     for attempt in range(options.shorten_rounds + 1):
         left = []
@@ -78,7 +82,7 @@ def align(
                 left.append(line)
             else:
                 placed[line.segment.id] = fitted
-                progress(ProgressEvent("aligning", len(placed), len(segments)))
+                progress(ProgressEvent("aligning", len(placed), len(wanted)))
         todo = left
         if not todo or shorten is None or attempt == options.shorten_rounds:
             break
@@ -91,7 +95,7 @@ def align(
     for line in todo:
         placed[line.segment.id] = _overflow(line, lag, options)
     progress(ProgressEvent("aligning", 1, 1))
-    return [placed[segment.id] for segment in segments]
+    return [placed[segment.id] for segment in wanted]
 
 
 def _line(

@@ -53,12 +53,7 @@ def mix_dub(
 ) -> Mixed:
     """Places the lines, mixes them over the background and writes the output."""
     dub = place(placed, info.duration, MIX_RATE)
-    if background is not None:
-        # Outside the lines there is no speech to replace: what the separator put in the
-        # speech stem there is background it mistook, so it goes back.
-        gate = speech_gate(transcript, speech.n_samples, MIX_RATE, GATE_MARGIN_SEC)
-        background = Audio(background.samples + speech.samples * (1 - gate), MIX_RATE)
-        speech = Audio(speech.samples * gate, MIX_RATE)
+    speech, background = gate_stems(transcript, speech, background)
     mixed, report = mix(dub, reference_speech=speech, background=background, original=speech,
                         original_volume=original_volume)  # fmt: skip
     progress(ProgressEvent("mixing", 1, 2))
@@ -79,6 +74,18 @@ def _write_stems(dubbed: np.ndarray, background: Audio | None, out_path: Path) -
     if background is not None:
         files["stem_background_wav"] = write_wav(background, f"{stem}.background.wav")
     return files
+
+
+def gate_stems(
+    transcript: Transcript, speech: Audio, background: Audio | None
+) -> tuple[Audio, Audio | None]:
+    """(speech, background) with the speech stem kept only near the lines: outside them there
+    is no speech to replace, so what the separator put there is background it mistook."""
+    if background is None:
+        return speech, None
+    gate = speech_gate(transcript, speech.n_samples, MIX_RATE, GATE_MARGIN_SEC)
+    return (Audio(speech.samples * gate, MIX_RATE),
+            Audio(background.samples + speech.samples * (1 - gate), MIX_RATE))  # fmt: skip
 
 
 def speech_gate(transcript: Transcript, n: int, rate: int, margin: float) -> np.ndarray:
@@ -115,13 +122,16 @@ def mix(
     original: Audio | None = None,
     original_volume: float = 0.0,
     rate: int = MIX_RATE,
+    gain_db: float | None = None,
 ) -> tuple[Audio, MixReport]:
-    """Stereo mix at ``rate``: dub (loudness-matched) + background + original × volume."""
+    """Stereo mix at ``rate``: dub (loudness-matched) + background + original × volume.
+    ``gain_db``: the dub's gain as an earlier render set it (a re-render must not move it)."""
     n = len(dub)
     reference = _stereo(reference_speech, rate, n)
     ref_lufs, dub_lufs = _loudness(reference, rate), _loudness(dub[None, :], rate)
-    gain_db = 0.0
-    if ref_lufs is not None and dub_lufs is not None:
+    fixed = gain_db is not None
+    gain_db = gain_db or 0.0
+    if ref_lufs is not None and dub_lufs is not None and not fixed:
         # Match loudness, but not by limiting the dub's peaks hard: that pumps audibly.
         headroom = 20 * math.log10(0.99 / max(float(np.abs(dub).max()), 1e-6)) + LIMITER_DB
         gain_db = float(np.clip(ref_lufs - dub_lufs, -MAX_GAIN_DB, min(MAX_GAIN_DB, headroom)))

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 
 from .._progress import Progress, ProgressEvent
-from .._types import LANGUAGES, Segment, Speak, Transcript, Voice
+from .._types import DEFAULT_SPEAKER, LANGUAGES, Segment, Speak, Transcript, Voice
 from .._voicing import speak_as
 from ..media.decode import Audio
-from .voices import DEFAULT_SPEAKER
 
 SYNTHESIZER_FOR_LANGUAGE: dict[str, str] = dict.fromkeys(LANGUAGES, "kokoro")
 

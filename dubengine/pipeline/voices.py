@@ -8,13 +8,12 @@ from collections.abc import Callable
 import numpy as np
 
 from .._spans import Span, subtract
-from .._types import Transcript, Voice
+from .._types import DEFAULT_SPEAKER, Transcript, Voice
 from ..media.decode import Audio
 from ..protocols import CloningSynthesizer, Synthesizer, VoiceMatcher
 
 REFERENCE_SEC = 30.0  # the most speech per speaker handed to voice matching
 CLONE_MIN_SEC, CLONE_MAX_SEC = 6.0, 30.0  # what cloning models (XTTS-v2) want per speaker
-DEFAULT_SPEAKER = "SPEAKER_00"
 
 
 def references(transcript: Transcript, speech_16k: Audio) -> dict[str, Audio]:

@@ -1,0 +1,254 @@
+"""A finished dub kept for editing: the state of its lines and voices (JSON, in the job
+store) and beside the output, in ``<output stem>.edit/``, what a re-render needs: the input,
+the separated stems, the last mix and dub track, and the clip cache."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._types import DEFAULT_SPEAKER, LineFit, PlacedLine, Segment, Speak, Transcript, Voice, Word
+from ..media.decode import Audio
+from .clips import ClipCache, key_of, voice_key
+
+FOLDER_SUFFIX = ".edit"
+STATE_FILE = "project.json"
+FORMAT = 1
+
+
+@dataclass(slots=True)
+class Speaker:
+    """The voice one speaker is dubbed with."""
+
+    voice: str
+    pitch_ratio: float = 1.0
+    formant_ratio: float = 1.0
+    similarity: float | None = None
+    style: str | None = None  # file of a blended style vector, in the project folder
+    reference: str | None = None  # file of the speech a cloning synthesizer imitates
+
+
+@dataclass(slots=True)
+class Line:
+    """One line of the dub as the editor sees it; ``stale`` until spoken again."""
+
+    segment: Segment
+    fit: LineFit | None = None
+    clip: str | None = None  # the placed speech, a key of the clip cache
+    stale: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Project:
+    """Everything that decides what a render writes, but the audio files."""
+
+    folder: str  # the project folder's name, beside the output
+    input: str  # the input's file name in the folder
+    output: str  # the output's file name, beside the folder
+    duration: float
+    source_language: str
+    target_language: str
+    lag: float
+    original_volume: float
+    synthesizer: str  # "name:options", part of every clip's key
+    gain_db: float  # the dub's gain from the first mix, kept so a re-render matches it
+    voices_available: list[str]
+    speakers: dict[str, Speaker]
+    lines: list[Line]
+    mixed_spans: list[list[float]] = field(default_factory=list)  # the lines' spans when mixed
+    format: int = FORMAT
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        return tuple(line.segment for line in self.lines)
+
+    def transcript(self) -> Transcript:
+        return Transcript(self.source_language, self.segments,
+                          target_language=self.target_language)  # fmt: skip
+
+    def renumber(self) -> None:
+        """Segment ids are positions; after a split, merge, insert or delete they move."""
+        for i, line in enumerate(self.lines):
+            if line.segment.id != i:
+                line.segment = dataclasses.replace(line.segment, id=i)
+                if line.fit is not None:
+                    line.fit = dataclasses.replace(line.fit, id=i)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Project:
+        lines = [
+            Line(
+                segment=Segment(
+                    **{
+                        **line["segment"],
+                        "words": tuple(Word(**w) for w in line["segment"].get("words", ())),
+                    }
+                ),
+                fit=LineFit(**line["fit"]) if line.get("fit") else None,
+                clip=line.get("clip"),
+                stale=line.get("stale", False),
+                warnings=list(line.get("warnings", ())),
+            )
+            for line in data["lines"]
+        ]
+        speakers = {name: Speaker(**s) for name, s in data["speakers"].items()}
+        return cls(**{**data, "lines": lines, "speakers": speakers})
+
+
+def project_folder(output: Path) -> Path:
+    """``talk.es.edit`` beside ``talk.es.mp4``."""
+    return output.with_name(output.stem + FOLDER_SUFFIX)
+
+
+def voice_keys(voices: dict[str, Voice], synthesizer: str, language: str) -> dict[str, str]:
+    return {name: voice_key(voice, synthesizer, language) for name, voice in voices.items()}
+
+
+def cached_speech(
+    cache: ClipCache, speak_for: Callable[[Segment], Speak], keys: dict[str, str]
+) -> Callable[[Segment], Speak]:
+    """``speak_for`` with every clip kept in ``cache``, under its speaker's voice key."""
+    return lambda segment: cache.speaking(
+        speak_for(segment), keys[segment.speaker or DEFAULT_SPEAKER]
+    )
+
+
+def spans_of(segments: tuple[Segment, ...]) -> list[list[float]]:
+    return [[s.start, s.end] for s in segments]
+
+
+def placed_key(voice: str, fit: LineFit) -> str:
+    """The key of a line's placed speech: its voice, text and how it was sped up."""
+    return key_of("placed", voice, fit.text, round(fit.tts_speed, 4), round(fit.stretch, 4))
+
+
+def save_project(
+    folder: Path,
+    *,
+    input_path: Path,
+    output: Path,
+    transcript: Transcript,
+    voices: dict[str, Voice],
+    placed: list[PlacedLine],
+    speech: Audio,
+    background: Audio | None,
+    mixed: Audio,
+    dub_track: np.ndarray,
+    gain_db: float,
+    synthesizer: str,
+    voices_available: list[str],
+    options: Any,
+    duration: float,
+) -> Project:
+    """Writes the project folder and returns its state (which the caller stores)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _link_or_copy(input_path, folder / input_path.name)
+    np.save(folder / "speech.npy", speech.samples)
+    if background is not None:
+        np.save(folder / "background.npy", background.samples)
+    np.save(folder / "mix.npy", mixed.samples)
+    np.save(folder / "dub.npy", dub_track)
+    speakers = {name: _save_voice(folder, name, voice) for name, voice in voices.items()}
+    keys = voice_keys(voices, synthesizer, options.target_lang)
+    cache = ClipCache(folder / "clips")
+    lines = []
+    for segment, line in zip(transcript.segments, placed, strict=True):
+        voice = keys[segment.speaker or DEFAULT_SPEAKER]
+        lines.append(Line(segment, line.fit, cache.put(placed_key(voice, line.fit), line.audio)))
+    project = Project(
+        folder=folder.name, input=input_path.name, output=output.name, duration=duration,
+        source_language=transcript.language, target_language=options.target_lang,
+        lag=options.translation_lag_time, original_volume=options.original_speech_volume,
+        synthesizer=synthesizer, gain_db=gain_db, voices_available=voices_available,
+        speakers=speakers, lines=lines, mixed_spans=spans_of(transcript.segments),
+    )  # fmt: skip
+    (folder / STATE_FILE).write_text(_json(project.to_dict()), encoding="utf-8")
+    return project
+
+
+def _json(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(source, target)
+
+
+def _save_voice(folder: Path, name: str, voice: Voice) -> Speaker:
+    speaker = Speaker(voice.name, voice.pitch_ratio, voice.formant_ratio, voice.similarity)
+    if voice.style is not None:
+        speaker.style = f"voices/{name}.style.npy"
+        (folder / "voices").mkdir(exist_ok=True)
+        np.save(folder / speaker.style, voice.style)
+    if voice.reference is not None:
+        speaker.reference = f"voices/{name}.reference.npz"
+        (folder / "voices").mkdir(exist_ok=True)
+        np.savez(folder / speaker.reference, samples=voice.reference.samples,
+                 rate=voice.reference.sample_rate)  # fmt: skip
+    return speaker
+
+
+def load_voices(folder: Path, speakers: dict[str, Speaker]) -> dict[str, Voice]:
+    """The project's speakers as the synthesizer's voices."""
+    voices = {}
+    for name, speaker in speakers.items():
+        style = np.load(folder / speaker.style) if speaker.style else None
+        reference = None
+        if speaker.reference:
+            with np.load(folder / speaker.reference) as data:
+                reference = Audio(data["samples"], int(data["rate"]))
+        voices[name] = Voice(speaker.voice, style, speaker.pitch_ratio, speaker.formant_ratio,
+                             speaker.similarity, reference)  # fmt: skip
+    return voices
+
+
+def project_view(project: Project) -> dict[str, Any]:
+    """The lines and voices as the studio shows them."""
+    return {
+        "source_lang": project.source_language,
+        "target_lang": project.target_language,
+        "duration": project.duration,
+        "voices_available": project.voices_available,
+        "speakers": {
+            name: {
+                "voice": s.voice,
+                "pitch_ratio": s.pitch_ratio,
+                "formant_ratio": s.formant_ratio,
+                "similarity": s.similarity,
+            }
+            for name, s in project.speakers.items()
+        },
+        "segments": [_line_view(line) for line in project.lines],
+    }
+
+
+def _line_view(line: Line) -> dict[str, Any]:
+    segment, fit = line.segment, line.fit
+    return {
+        "index": segment.id, "start": segment.start, "end": segment.end, "text": segment.text,
+        "translation": segment.translation, "speaker": segment.speaker, "stale": line.stale,
+        "warnings": line.warnings,
+        "fit": None if fit is None else {
+            "start": fit.start, "end": fit.end, "text": fit.text, "speed": fit.speed,
+            "method": fit.method, "overflow": fit.overflow, "iou": fit.iou,
+        },
+    }  # fmt: skip

@@ -1,0 +1,159 @@
+"""Editing completed jobs: the studio's view of a dub, edits through the job store (one
+transaction each, so a CLI beside a server is safe), and renders in a background thread of
+this process (also when jobs run on Ray: a render speaks a few lines, not a whole dub)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import DubError, InvalidOption, JobNotCompleted
+from .._options import PipelineConfig
+from .._progress import ProgressEvent
+from .._types import timing_summary
+from ..dubbing import write_report, write_subtitles
+from ..editing import Project, Rendered, render
+from ..editing.project import project_view
+from ..pipeline.mix import MIX_RATE
+from ..pipeline.models import ModelPool
+from .records import JobStatus
+from .store import JobStore
+
+log = logging.getLogger("dubengine")
+# A render's progress: speaking the stale lines is most of it, mixing and encoding the rest.
+SPEAKING_SHARE = 80
+
+
+class Editor:
+    """Edits and renders the jobs of one store."""
+
+    def __init__(self, store: JobStore, config: PipelineConfig) -> None:
+        self.store, self.config = store, config
+        self._models = ModelPool(config)
+        self._one_render = threading.Lock()  # renders share the synthesizer: one at a time
+        self._threads: dict[str, threading.Thread] = {}
+
+    def view(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
+        row, project = self._project(job_id, owner)
+        return {"job_id": job_id, "revision": row["revision"],
+                "output_revision": row["output_revision"],
+                "render": json.loads(row["render"]) if row["render"] else None,
+                **project_view(project)}  # fmt: skip
+
+    def change(self, job_id: str, owner: str | None, edit: Callable[[Project], Any]) -> dict:
+        """One edit, stored with the next revision; the dub's view after it."""
+
+        def apply(state: dict[str, Any]) -> None:
+            project = Project.from_dict(state)
+            edit(project)
+            state.clear()
+            state.update(project.to_dict())
+
+        self.store.edit(job_id, owner, apply)
+        return self.view(job_id, owner)
+
+    def render(self, job_id: str, owner: str | None = None, wait: bool = False) -> dict:
+        """Starts rendering the latest revision (409 while one runs); its status."""
+        state, revision = self.store.claim_render(job_id, owner)
+        row = self.store.row(job_id)
+        thread = threading.Thread(
+            target=self._render, name=f"dubengine-render-{job_id}", daemon=True,
+            args=(job_id, Project.from_dict(state), revision, Path(row["output_path"]).parent,
+                  json.loads(row["report"])),
+        )  # fmt: skip
+        self._threads[job_id] = thread
+        thread.start()
+        if wait:
+            thread.join()
+        return self.view(job_id, owner)["render"]
+
+    def line_audio(
+        self, job_id: str, track: str, start: float, end: float, owner: str | None = None
+    ) -> np.ndarray:
+        """(channels, n) samples at MIX_RATE between ``start`` and ``end`` seconds: of the
+        latest render ("dub"), or of the original (its two stems summed)."""
+        row, project = self._project(job_id, owner)
+        folder = Path(row["output_path"]).parent / project.folder
+        span = slice(max(0, round(start * MIX_RATE)), max(0, round(end * MIX_RATE)))
+        if track == "dub":
+            return np.asarray(np.load(folder / "mix.npy", mmap_mode="r")[:, span])
+        speech = np.asarray(np.load(folder / "speech.npy", mmap_mode="r")[:, span])
+        background = folder / "background.npy"
+        if background.is_file():
+            speech = speech + np.load(background, mmap_mode="r")[:, span]
+        return speech
+
+    def wait(self, job_id: str, timeout: float | None = None) -> None:
+        thread = self._threads.get(job_id)
+        if thread is not None:
+            thread.join(timeout)
+
+    def close(self) -> None:
+        for thread in list(self._threads.values()):
+            thread.join()
+        self._models.close()
+
+    def _project(self, job_id: str, owner: str | None) -> tuple[Any, Project]:
+        row = self.store.row(job_id, owner)
+        if row["project"] is None:
+            if row["status"] != JobStatus.COMPLETED.value:
+                raise JobNotCompleted(f"job {job_id} is {row['status']}, not completed")
+            raise InvalidOption(f"job {job_id} was dubbed without keeping what editing needs")
+        return row, Project.from_dict(json.loads(row["project"]))
+
+    def _render(
+        self, job_id: str, project: Project, revision: int, results: Path, report: dict
+    ) -> None:
+        try:
+            with self._one_render:
+                done = render(project, results / project.folder,
+                              lambda: self._synthesizer(project), self.config.align,
+                              self._progress(job_id, revision))  # fmt: skip
+            report = self._rewrite_sidecars(project, done, revision, results, report)
+            self.store.finish_render(job_id, project.to_dict(), revision,
+                                     json.dumps(report, ensure_ascii=False))  # fmt: skip
+        except DubError as exc:
+            self.store.fail_render(job_id, exc.message)
+        except Exception as exc:  # a bug: say so, keep the trace in the log
+            log.exception("render of %s failed", job_id)
+            self.store.fail_render(job_id, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _synthesizer(self, project: Project) -> Any:
+        return self._models.get("synthesizer", project.synthesizer.split(":", 1)[0])
+
+    def _progress(self, job_id: str, revision: int) -> Callable[[ProgressEvent], None]:
+        def write(event: ProgressEvent) -> None:
+            share = event.completed / max(event.total, 1)
+            if event.stage == "synthesizing":
+                percent = round(share * SPEAKING_SHARE)
+            else:
+                percent = SPEAKING_SHARE + round(share * (99 - SPEAKING_SHARE))
+            self.store.set(job_id, render={"state": "rendering", "revision": revision,
+                                           "stage": event.stage, "percent": percent})  # fmt: skip
+
+        return write
+
+    @staticmethod
+    def _rewrite_sidecars(
+        project: Project, done: Rendered, revision: int, results: Path, report: dict
+    ) -> dict:
+        """Subtitles and the JSON report of the new render, in place of the old ones."""
+        transcript = project.transcript()
+        fits = [line.fit for line in project.lines if line.fit is not None]
+        write_subtitles(done.output, fits, transcript)
+        report = report | {
+            "fits": [f.to_dict() for f in fits], "timing": timing_summary(fits),
+            "transcript": report["transcript"] | {
+                "segments": [s["segment"] for s in project.to_dict()["lines"]]},
+            "revision": revision, "render": done.to_dict(),
+        }  # fmt: skip
+        kept = report["files"].get("transcript_json")
+        if kept:
+            write_report(results / Path(kept).name, report)
+        return report
