@@ -604,3 +604,6 @@ class RedactSignatures:
 
 def main() -> None:
     app()
+
+
+from . import cli_studio  # noqa: E402, F401  (its commands: segments, edit, render)

@@ -9,6 +9,8 @@ APT_PACKAGES=(espeak-ng rubberband-cli)
 command -v node >/dev/null || APT_PACKAGES+=(nodejs)  # for the server's JavaScript client test
 command -v npm >/dev/null || APT_PACKAGES+=(npm)  # `dubengine models` fetches the 54 Kokoro voices with npm pack
 command -v g++ >/dev/null || APT_PACKAGES+=(g++)  # pyworld is built from source
+# the studio's browser test (Playwright drives it; no browser download)
+command -v chromium >/dev/null || APT_PACKAGES+=(chromium)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

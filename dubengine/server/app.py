@@ -32,6 +32,7 @@ from .schemas import (
     job_options,
 )
 from .security import RESULTS, UPLOADS, ServerSettings, SignedUrls, authenticate, owner_of
+from .studio import studio_routes
 from .uploads import check_put, own_text, own_upload, receive
 
 MAX_JSON_BYTES = 64 * 1024  # a job request is a few hundred bytes
@@ -45,7 +46,8 @@ DOCUMENTED = {
     401: "Missing, malformed or unknown bearer token (`unauthorized`)",
     402: "Prepaid balance too low (`insufficient_balance`), when balances are kept",
     404: "No such job for this token (`not_found`)",
-    409: "The job is not completed yet (`job_not_completed`)",
+    409: "The job is not completed yet (`job_not_completed`), or is rendering "
+    "(`render_in_progress`)",
     413: "Request body over 64 kB (`payload_too_large`)",
     429: "Rate limit: 10 creating requests per minute per token, 300 reading ones "
     "(`rate_limited`, with Retry-After)",
@@ -70,6 +72,7 @@ def create_app(engine: Engine, settings: ServerSettings) -> FastAPI:
     )
     _error_handlers(app)
     _job_routes(app, engine, settings)
+    studio_routes(app, engine)
     _file_routes(app, engine, urls)
     _document(app)
     app.add_middleware(_Gate, settings=settings)
@@ -94,7 +97,7 @@ class _Gate:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             token = authenticate(self.settings, headers.get("authorization", ""),
-                                 writes=scope["method"] == "POST")  # fmt: skip
+                                 writes=_creates(scope["method"], path))  # fmt: skip
             length = headers.get("content-length", "0")
             if not length.isdigit() or int(length) > MAX_JSON_BYTES:
                 raise ApiError("payload_too_large", TOO_LARGE, 413)
@@ -103,6 +106,14 @@ class _Gate:
             return
         scope.setdefault("state", {})["token"] = token
         await self.app(scope, _capped(receive), send)
+
+
+def _creates(method: str, path: str) -> bool:
+    """Requests that start work (a job, an upload, a render) count against the creating
+    limit; a studio's line edits, many a minute, against the reading one."""
+    return method == "POST" and (
+        path in (API + "jobs", API + "upload-url") or path.endswith("/render")
+    )
 
 
 def _capped(receive: Receive) -> Receive:
@@ -153,9 +164,10 @@ def _document(app: FastAPI) -> None:
             for method, operation in item.items():
                 operation["responses"].pop("422", None)
                 operation["security"] = [{"bearer": []}]
-                codes = [401, 429, 413] + ([400] if method == "post" or "{" not in path else [])
+                bodies = method in ("post", "patch") or "{" not in path or _edits(path)
+                codes = [401, 429, 413] + ([400] if bodies else [])
                 codes += [404] if "{job_id}" in path else []
-                codes += [409] if path.endswith("/result") else []
+                codes += [409] if path.endswith("/result") or _edits(path) else []
                 codes += [402] if path.endswith("/jobs") and method == "post" else []
                 for code in sorted(set(codes)):
                     operation["responses"][str(code)] = {
@@ -166,6 +178,10 @@ def _document(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _edits(path: str) -> bool:
+    return any(part in path for part in ("/segments", "/speakers/", "/render"))
 
 
 def _error_handlers(app: FastAPI) -> None:

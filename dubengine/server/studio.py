@@ -1,0 +1,131 @@
+"""The studio: REST routes that edit a completed dub and render it again (extensions of the
+reference's API, beside its routes), a line's audio to play, and the web page at /studio."""
+
+from __future__ import annotations
+
+import io
+import wave
+from importlib.resources import files
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._errors import InvalidOption
+from ..jobs import Engine
+from ..pipeline.mix import MIX_RATE
+from .security import owner_of
+
+TAG = "studio (extension)"
+PLAY_MARGIN_SEC = 0.15  # a line is played with a little of what surrounds it
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class LineEdit(_Body):
+    text: str | None = None
+    translation: str | None = None
+    speaker: str | None = None
+    start: float | None = Field(default=None, allow_inf_nan=False)
+    end: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class LineInsert(_Body):
+    start: float = Field(allow_inf_nan=False)
+    end: float = Field(allow_inf_nan=False)
+    text: str
+    translation: str
+    speaker: str | None = None
+
+
+class Split(_Body):
+    at: float = Field(allow_inf_nan=False)
+
+
+class VoiceChoice(_Body):
+    voice: str
+
+
+def studio_routes(app: FastAPI, engine: Engine) -> None:
+    def owner(request: Request) -> str | None:
+        return owner_of(request.state.token)
+
+    base = "/api/dubbing/jobs/{job_id}"
+
+    @app.get(base + "/segments", tags=[TAG])
+    def segments(job_id: str, request: Request) -> dict[str, Any]:
+        """The dub's lines (with fit and warnings), voices, revision and output_revision."""
+        return engine.segments(job_id, owner(request))
+
+    @app.patch(base + "/segments/{index}", tags=[TAG])
+    def edit(job_id: str, index: int, body: LineEdit, request: Request) -> dict[str, Any]:
+        """Changes a line; it is marked stale until the next render."""
+        changes = body.model_dump(exclude_unset=True)
+        if any(value is None for value in changes.values()):
+            raise InvalidOption("a line's fields cannot be null")
+        return engine.edit_segment(job_id, index, owner(request), **changes)
+
+    @app.post(base + "/segments", tags=[TAG], status_code=201)
+    def insert(job_id: str, body: LineInsert, request: Request) -> dict[str, Any]:
+        return engine.insert_segment(job_id, owner=owner(request), **body.model_dump())
+
+    @app.delete(base + "/segments/{index}", tags=[TAG])
+    def delete(job_id: str, index: int, request: Request) -> dict[str, Any]:
+        return engine.delete_segment(job_id, index, owner(request))
+
+    @app.post(base + "/segments/{index}/split", tags=[TAG])
+    def split(job_id: str, index: int, body: Split, request: Request) -> dict[str, Any]:
+        return engine.split_segment(job_id, index, body.at, owner(request))
+
+    @app.post(base + "/segments/{index}/merge", tags=[TAG])
+    def merge(job_id: str, index: int, request: Request) -> dict[str, Any]:
+        """The line and the one after it (same speaker) as one line."""
+        return engine.merge_segments(job_id, index, owner(request))
+
+    @app.patch(base + "/speakers/{speaker}", tags=[TAG])
+    def voice(job_id: str, speaker: str, body: VoiceChoice, request: Request) -> dict[str, Any]:
+        return engine.set_voice(job_id, speaker, body.voice, owner(request))
+
+    @app.post(base + "/render", tags=[TAG], status_code=202)
+    def render(job_id: str, request: Request) -> dict[str, Any]:
+        """Renders the latest revision in the background (409 while a render runs); poll
+        /segments for ``render`` and ``output_revision``."""
+        return engine.render(job_id, owner(request))
+
+    @app.get(base + "/segments/{index}/audio", tags=[TAG],
+             responses={200: {"content": {"audio/wav": {}}}})  # fmt: skip
+    def audio(
+        job_id: str, index: int, request: Request, track: Literal["original", "dub"] = "dub"
+    ) -> Response:
+        """A line as heard in the original or in the latest render (WAV)."""
+        view = engine.segments(job_id, owner(request))
+        lines = view["segments"]
+        if not 0 <= index < len(lines):
+            raise InvalidOption(f"no line {index}: this dub has {len(lines)} lines")
+        line = lines[index]
+        start, end = line["start"], line["end"]
+        if track == "dub" and line["fit"]:
+            start, end = min(start, line["fit"]["start"]), max(end, line["fit"]["end"])
+        samples = engine.line_audio(job_id, track, start - PLAY_MARGIN_SEC,
+                                    end + PLAY_MARGIN_SEC, owner(request))  # fmt: skip
+        return Response(_wav(samples, MIX_RATE), media_type="audio/wav")
+
+    @app.get("/studio", include_in_schema=False)
+    def studio() -> HTMLResponse:
+        return HTMLResponse(files("dubengine.server").joinpath("studio.html").read_text("utf-8"))
+
+
+def _wav(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit PCM WAV of float samples shaped (channels, n)."""
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").T.copy()
+    out = io.BytesIO()
+    with wave.open(out, "wb") as handle:
+        handle.setnchannels(samples.shape[0])
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(pcm.tobytes())
+    return out.getvalue()
