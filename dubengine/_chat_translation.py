@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from ._budget import MIN_CHARS, best_fit, budget_chars, fits
 from ._errors import UnsupportedLanguage
+from ._guards import refuses
 from ._progress import Progress, no_progress
 from ._types import LANGUAGES, Segment, Transcript
 
@@ -90,8 +91,28 @@ class ChatTranslator:
             candidates = self._shorter([segments[i] for i in over], source, target, asked)
             for i, options in zip(over, candidates, strict=True):
                 texts[i] = best_fit([texts[i], *options], budgets[i])
+        texts = self._not_refused(segments, texts, source, target, budgets)
         translated = tuple(replace(s, translation=t) for s, t in zip(segments, texts, strict=True))
         return replace(transcript, segments=translated, target_language=target)
+
+    def _not_refused(
+        self, segments: Sequence[Segment], texts: list[str], source: str, target: str,
+        budgets: list[int],
+    ) -> list[str]:  # fmt: skip
+        """A small model sometimes answers a garbled line with an apology and a refusal, and
+        does again when asked the same way: those lines are asked afresh in the brief form."""
+        refused = [i for i, t in enumerate(texts)
+                   if refuses(t, target) and not refuses(segments[i].text, source)]  # fmt: skip
+        if not refused:
+            return texts
+        asked = [budgets[i] for i in refused]
+        candidates = self._shorter([segments[i] for i in refused], source, target, asked)
+        texts = list(texts)
+        for i, options in zip(refused, candidates, strict=True):
+            usable = [o for o in options if o.strip() and not refuses(o, target)]
+            if usable:
+                texts[i] = best_fit(usable, budgets[i])
+        return texts
 
     def shorten(
         self, segments: Sequence[Segment], source: str, target: str, max_chars: Sequence[int]

@@ -1,12 +1,15 @@
 """Guards against degenerate model output: a phrase looped ("il va faire, il va faire, ..."),
 text no one could say in the time it takes, a translation that repeats what its source does
-not or is far longer or shorter than it. Each check says what it found in words, for the
-warning that names the line; the stages decide how to try again.
+not or is far longer or shorter than it, that refuses instead of translating ("Lo siento,
+pero no puedo..."), or that drops every name its source says (a line made up in its place).
+Each check says what it found in words, for the warning that names the line; the stages
+decide how to try again.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 import zlib
 
 LOOP_MIN = 3  # a phrase said this many times running is a loop, not emphasis
@@ -19,6 +22,22 @@ NO_SPACES = frozenset({"zh", "ja"})  # written without spaces: characters are th
 EXPANSION = {"en": 1.0, "es": 1.15, "fr": 1.2, "de": 1.2, "it": 1.1, "pt": 1.1, "ru": 1.05,
              "ja": 0.45, "ko": 0.5, "zh": 0.3}  # fmt: skip
 MAX_LENGTH_RATIO = 3.0  # a translation 3x longer or shorter than expected is not one
+# An assistant's apology and refusal, per language: a translation says it only if its source does.
+REFUSALS = {
+    "en": r"\bsorry\b.*\b(can ?not|can't|unable)\b",
+    "es": r"\blo siento\b.*\bno (puedo|es posible)\b",
+    "fr": r"d[ée]sol[ée].*\bne (peux|puis|suis pas en mesure)\b",
+    "de": r"\b(tut mir leid|entschuldigung)\b.*\b(kann|nicht m[öo]glich)\b",
+    "it": r"\bmi dispiace\b.*\bnon (posso|riesco)\b",
+    "pt": r"\bdesculp.*\bn[ãa]o (posso|consigo)\b",
+    "ru": r"(извините|простите|к сожалению).*не (могу|удается)",
+    "ja": r"(申し訳|すみません).*(できません)",
+    "ko": r"(죄송|미안).*(수 없)",
+    "zh": r"(抱歉|对不起).*(无法|不能)",
+}
+LATIN = frozenset({"en", "es", "fr", "de", "it", "pt"})  # names are spelt alike across these
+NAME_PREFIX = 3  # "Londres" keeps "Lon", "Marte" "Mar": a name carried over may end differently
+MIN_NAMES = 2  # one name may well be translated ("the Moon", "la Luna"); all of two or more not
 MARK = "[guard]"  # starts every warning a guard gives: the quality report collects them
 
 
@@ -85,7 +104,37 @@ def translation_problem(source: str, translation: str, source_lang: str, target:
         ratio = len(translation) / expected
         if ratio > MAX_LENGTH_RATIO or ratio < 1 / MAX_LENGTH_RATIO:
             return f"{len(translation)} characters for a source of {len(source)}"
+    if refuses(translation, target) and not refuses(source, source_lang):
+        return "refuses instead of translating"
+    names = names_in(source) if {source_lang, target} <= LATIN else []
+    if len(names) >= MIN_NAMES and not any(_says(translation, name) for name in names):
+        return f"drops every name of its source ({', '.join(names)})"
     return None
+
+
+def refuses(text: str, language: str) -> bool:
+    """Whether ``text`` is an assistant's apology and refusal in ``language``."""
+    pattern = REFUSALS.get(language)
+    return pattern is not None and re.search(pattern, text.lower()) is not None
+
+
+def names_in(text: str) -> list[str]:
+    """Capitalised words not starting a sentence ("Diane", "Jersey"; not "I" or "I'm")."""
+    words = re.findall(r"[\w'’]+|[.!?]", text)
+    names = []
+    for before, word in zip([".", *words], words, strict=False):
+        if before not in ".!?" and word[:1].isupper() and len(word) > 1 and "'" not in word:
+            names.append(word)
+    return list(dict.fromkeys(names))
+
+
+def _says(text: str, name: str) -> bool:
+    return _plain(name)[:NAME_PREFIX] in _plain(text)
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def collapse_loops(text: str, language: str) -> str:

@@ -286,6 +286,35 @@ def test_a_flicker_inside_a_line_does_not_split_it():
     assert [s.speaker for s in assign_speakers([line], turns)] == ["A"]
 
 
+def test_a_sentence_across_a_vague_handover_stays_whole_with_the_surer_speaker():
+    # The diarizer heard both speakers at once from 27.8 to 28.5 s (the shared conversation's
+    # handover): the change it puts inside the sentence is not trusted.
+    line = Segment(0, 27.5, 29.8, "So I don't hear that now.", words=_words(
+        (27.5, 27.6, " So"), (27.6, 27.9, " I"), (27.9, 28.7, " don't"), (28.7, 28.8, " hear"),
+        (28.8, 29.0, " that"), (29.0, 29.8, " now.")))  # fmt: skip
+    heard = [(21.7, 28.5, "A"), (27.8, 30.0, "B")]
+    turns = [(21.7, 28.5, "A"), (28.5, 30.0, "B")]
+    lines = assign_speakers([line], turns, heard)
+    assert [(s.speaker, s.text) for s in lines] == [("B", "So I don't hear that now.")]
+    # heard apart, the same change splits the line
+    apart = [(21.7, 28.5, "A"), (28.5, 30.0, "B")]
+    assert [s.speaker for s in assign_speakers([line], turns, apart)] == ["A", "B"]
+
+
+def test_short_lines_of_one_speaker_join_across_a_short_gap_and_never_across_speakers():
+    hello = [Segment(i, a, b, text, words=_words((a, b, f" {text}"))) for i, (a, b, text) in
+             enumerate([(6.38, 6.92, "Hello."), (7.38, 7.88, "Hello."), (8.28, 8.72, "Hi."),
+                        (8.92, 9.74, "I didn't see you.")])]  # fmt: skip
+    turns = [(6.0, 8.2, "A"), (8.2, 10.0, "B")]
+    lines = assign_speakers(hello, turns, turns)
+    assert [(s.id, s.speaker, s.text) for s in lines] == [
+        (0, "A", "Hello. Hello."), (1, "B", "Hi. I didn't see you.")]  # fmt: skip
+    assert (lines[1].start, lines[1].end) == (8.28, 9.74)
+    # cues given without words (subtitles) keep their own times
+    cues = [Segment(i, s.start, s.end, s.text) for i, s in enumerate(hello)]
+    assert len(assign_speakers(cues, turns, turns)) == 4
+
+
 def test_pyannote_backend_says_how_to_install_it():
     # pyannote.audio is an optional extra (it needs torchaudio): not installed here
     pytest.importorskip("torch")

@@ -56,6 +56,28 @@ def test_a_translation_may_repeat_only_what_its_source_repeats():
     )
 
 
+@pytest.mark.parametrize(
+    ("source", "translation", "target", "found"),
+    [
+        # the shared conversation → es, once: an assistant's refusal in place of the line
+        ("I said you know this is Diane in New Jersey.", "Lo siento, pero no puedo entender eso.",
+         "es", "refuses instead of translating"),
+        ("Ask not what your country can do for you.", "Désolé, je ne peux pas traduire cela.",
+         "fr", "refuses instead of translating"),
+        ("I'm sorry, I can't come tonight.", "Lo siento, no puedo venir esta noche.", "es", None),
+        ("I said you know this is Diane in New Jersey.", "Ella vive en otra ciudad.", "es",
+         "drops every name of its source (Diane, New, Jersey)"),
+        ("This is Diane in New Jersey.", "Esta es Diane, de Nueva Jersey.", "es", None),
+        ("We choose to go to the Moon.", "Elegimos ir a la Luna.", "es", None),  # one name
+        ("Diane lives in Texas.", "Диана живёт в Техасе.", "ru", None),  # another script
+    ],
+)  # fmt: skip
+def test_a_refusal_or_a_line_made_up_in_place_of_the_source_is_not_a_translation(
+    source, translation, target, found
+):
+    assert translation_problem(source, translation, "en", target) == found
+
+
 def test_text_faster_than_speech_is_not_what_was_said():
     many = "ask not what your country can do for you, ask what you can do for your country"
     assert "faster than speech" in transcript_problem(many, 2.0, "en")
@@ -134,3 +156,28 @@ def test_no_dubbed_line_repeats_a_phrase_more_than_its_source(
         assert loop_problem(line.text, "fr", allowed) is None, (line.text, result.warnings)
     for fit in result.fits:  # what was spoken, as written
         assert loop_problem(fit.text, "fr", allowed) is None, (fit.text, result.warnings)
+
+
+def test_a_chat_translator_asks_again_in_another_form_when_it_gets_a_refusal():
+    from dubengine._chat_translation import ChatTranslator
+    from dubengine._types import Segment, Transcript
+
+    class Refusing(ChatTranslator):
+        """Refuses one garbled line when asked to translate it, answers the brief form."""
+
+        def complete(self, static, prompts, budgets, progress=None, stage="shorten",
+                     hypotheses=1):  # fmt: skip
+            answers = []
+            for prompt in prompts:
+                line = prompt[-1]["content"]
+                if stage == "translate":
+                    answers.append(["Lo siento, pero no puedo entender eso." if "Diane" in line
+                                    else "Hola."])  # fmt: skip
+                else:
+                    answers.append(["Lo siento, no puedo.", "Es Diane, de Nueva Jersey."])
+            return answers
+
+    lines = (Segment(0, 0.0, 1.0, "Hello."),
+             Segment(1, 1.2, 4.0, "I said you know this is Diane in New Jersey."))  # fmt: skip
+    out = Refusing().translate(Transcript("en", lines), "es")
+    assert [s.translation for s in out.segments] == ["Hola.", "Es Diane, de Nueva Jersey."]

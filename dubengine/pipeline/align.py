@@ -178,7 +178,9 @@ def _render(
         audio = speak(text, tts_speed)
         achieved = natural.duration / max(audio.duration, 1e-6)
     stretch = min(audio.duration / window, options.max_speed / achieved)
-    if stretch > 1.005:
+    if achieved <= options.max_speed:
+        stretch = max(stretch, 1.0)  # else below 1: a voice past the cap is slowed back to it
+    if abs(stretch - 1.0) > 0.005:
         audio = time_stretch(audio, stretch)
     else:
         stretch = 1.0
