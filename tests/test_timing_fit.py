@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from dubengine._types import Segment
-from dubengine.pipeline.align import AlignOptions, align
+from dubengine.media import Audio
+from dubengine.pipeline.align import MAX_SLIP_SEC, AlignOptions, align
 
 CAP = AlignOptions().max_speed
 # Lines of two_speakers_en.wav with Spanish translations, and how much longer each one's
@@ -49,7 +51,8 @@ def test_every_line_starts_at_its_source_and_stays_within_the_cap(fitted):
     placed, _, _, segments = fitted
     assert [p.fit.id for p in placed] == [s.id for s in segments]
     for line, segment in zip(placed, segments, strict=True):
-        assert line.fit.start == segment.start
+        assert line.fit.start == pytest.approx(segment.start + line.fit.slipped)
+        assert line.fit.slipped <= MAX_SLIP_SEC
         assert line.fit.speed <= CAP * 1.01
         assert line.audio.duration == pytest.approx(line.fit.end - line.fit.start, abs=1e-3)
 
@@ -75,3 +78,25 @@ def test_lines_too_long_for_any_window_are_shortened_together(fitted):
         assert line.fit.shortened >= 1
         assert len(line.fit.text) < len(segment.translation)
         assert line.fit.method in {"shortened", "overflow"}
+
+
+def tone(text: str, speed: float) -> Audio:
+    """A fake voice: a tenth of a second per character at speed 1."""
+    seconds = len(text) / 10 / speed
+    t = np.arange(int(seconds * 24_000)) / 24_000
+    return Audio((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[None, :], 24_000)
+
+
+def test_a_line_that_fits_nowhere_delays_the_next_one_when_it_has_room():
+    # Back to back, no pause to borrow: line 0 needs 0.8 s at its natural pace for 0.5 s.
+    segments = [Segment(0, 0.0, 0.5, "a", translation="x" * 8),
+                Segment(1, 0.5, 1.5, "b", translation="y" * 3),
+                Segment(2, 1.6, 1.9, "c", translation="z" * 3)]  # fmt: skip
+    natural = {s.id: tone(s.translation, 1.0) for s in segments}
+    placed = align(segments, natural, lambda s: tone, None, duration=2.5)
+    first, second, third = (p.fit for p in placed)
+    assert first.speed == pytest.approx(CAP, abs=0.01) and first.overflow == 0
+    assert second.slipped == pytest.approx(first.end + AlignOptions().gap - 0.5, abs=1e-3)
+    assert second.start == pytest.approx(0.5 + second.slipped) and second.end <= 1.5
+    # the third has no room to slip into: the second would run into it
+    assert third.slipped == 0

@@ -12,11 +12,14 @@ For each line, in this order, stopping at the first that fits:
 
 A line is never dropped: if nothing fits it is placed at the cap speed and its overflow is
 recorded. Every line starts at its source start plus the lag, on the absolute timeline, so
-errors never accumulate.
+errors never accumulate; but where a line that fits nowhere runs into the next, and the next
+has room after it, the next one slips later by up to MAX_SLIP_SEC (a dubber's cue comes a
+beat late rather than two voices at once).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ __all__ = ["AlignOptions", "LineFit", "PlacedLine", "Shorten", "align", "time_st
 # (lines, max spoken characters of each) → a shorter text for each, in one batch
 Shorten = Callable[[Sequence[Segment], Sequence[int]], list[str]]
 CAP_TOLERANCE = 1.01  # _render may land up to 1% over the cap; beyond it a window is hopeless
+MAX_SLIP_SEC = 0.3  # the most a line starts late to let an overflowing one before it finish
 
 
 @dataclass(slots=True)
@@ -95,7 +99,35 @@ def align(
     for line in todo:
         placed[line.segment.id] = _overflow(line, lag, options)
     progress(ProgressEvent("aligning", 1, 1))
+    if only is None:
+        _slip(placed, segments, duration, lag, options)
     return [placed[segment.id] for segment in wanted]
+
+
+def _slip(
+    placed: dict[int, PlacedLine],
+    segments: Sequence[Segment],
+    duration: float,
+    lag: float,
+    options: AlignOptions,
+) -> None:
+    """Each overflowing line's successor started late enough for it to finish, where that
+    successor then still ends within its own window."""
+    for i in range(len(segments) - 1):
+        line, after = placed[segments[i].id], placed[segments[i + 1].id]
+        late = round(line.fit.end + options.gap - after.fit.start, 4)
+        if line.fit.overflow <= 0 or not 0 < late <= MAX_SLIP_SEC:
+            continue
+        limit = segments[i + 2].start + lag - options.gap if i + 2 < len(segments) else duration
+        if after.fit.end + late > limit:
+            continue
+        placed[segments[i + 1].id] = PlacedLine(dataclasses.replace(
+            after.fit, start=round(after.fit.start + late, 4), end=round(after.fit.end + late, 4),
+            slipped=round(after.fit.slipped + late, 4)), after.audio)  # fmt: skip
+        overflow = round(max(0.0, line.fit.overflow - late), 4)
+        placed[segments[i].id] = PlacedLine(dataclasses.replace(
+            line.fit, overflow=overflow, borrowed=round(line.fit.borrowed + late, 4),
+            method="overflow" if overflow > 0 else "borrowed"), line.audio)  # fmt: skip
 
 
 def _line(
