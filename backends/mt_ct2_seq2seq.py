@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from dubengine._budget import best_fit, budget_chars
+from dubengine._budget import best_fit, line_budgets
 from dubengine._device import resolve_device
 from dubengine._errors import ModelNotInstalled, UnsupportedLanguage
 from dubengine._progress import Progress, ProgressEvent, no_progress
@@ -117,7 +117,7 @@ class Seq2SeqTranslator:
         self, transcript: Transcript, target: str, progress: Progress = no_progress
     ) -> Transcript:
         segments = transcript.segments
-        budgets = [budget_chars(s.duration, target) for s in segments]
+        budgets = line_budgets(transcript, target)
         texts: list[str] = []
         for start in range(0, len(segments), self.batch_size):
             batch = segments[start : start + self.batch_size]

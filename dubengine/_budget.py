@@ -12,6 +12,8 @@ import math
 import re
 import unicodedata
 
+from ._types import DEFAULT_SPEAKER, Transcript
+
 # Spoken characters per second (see spoken_length) that Kokoro speaks at speed 1.0.
 CHARS_PER_SECOND: dict[str, float] = {
     "en": 17.5,
@@ -27,13 +29,27 @@ CHARS_PER_SECOND: dict[str, float] = {
 }
 SLACK = 1.1  # of the timing fit's 1.3x speed-up, the budget spends a tenth
 MIN_CHARS = 4  # even a 0.2 s "Yes." gets a word
+# Transcript.metadata key: spoken characters per second of each speaker's voice, measured
+# when voices are matched (before translating), so a line is budgeted at the pace it will
+# be spoken at.
+PACE_KEY = "chars_per_second"
 
 
-def budget_chars(duration: float, language: str, speed: float = SLACK) -> int:
+def budget_chars(
+    duration: float, language: str, speed: float = SLACK, rate: float | None = None
+) -> int:
     """How many spoken characters fit ``duration`` seconds in ``language`` at ``speed``
-    (1.0 = the voice's natural rate; the default leaves room for a slight speed-up)."""
-    rate = CHARS_PER_SECOND.get(language, 15.0)
+    (1.0 = the voice's natural rate; the default leaves room for a slight speed-up), for a
+    voice speaking ``rate`` characters a second (default: the language's average)."""
+    rate = rate or CHARS_PER_SECOND.get(language, 15.0)
     return max(MIN_CHARS, math.floor(duration * rate * speed))
+
+
+def line_budgets(transcript: Transcript, language: str) -> list[int]:
+    """Each line's budget, at its speaker's voice's pace where it was measured."""
+    paces = transcript.metadata.get(PACE_KEY, {})
+    return [budget_chars(s.duration, language, rate=paces.get(s.speaker or DEFAULT_SPEAKER))
+            for s in transcript.segments]  # fmt: skip
 
 
 def spoken_length(text: str) -> int:

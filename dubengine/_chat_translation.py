@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ._budget import MIN_CHARS, best_fit, budget_chars, fits
+from ._budget import MIN_CHARS, best_fit, fits, line_budgets
 from ._errors import UnsupportedLanguage
 from ._guards import refuses
 from ._progress import Progress, no_progress
@@ -78,7 +78,7 @@ class ChatTranslator:
         if source == target:  # re-voicing in the same language: nothing to translate
             same = tuple(replace(s, translation=s.text) for s in segments)
             return replace(transcript, segments=same, target_language=target)
-        budgets = [budget_chars(s.duration, target) for s in segments]
+        budgets = line_budgets(transcript, target)
         prompts = [translate_request(segments, i, budgets[i]) for i in range(len(segments))]
         static = translate_static(source, target)
         texts = [c[0] for c in self.complete(static, prompts, budgets, progress, "translate")]

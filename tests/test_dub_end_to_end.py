@@ -96,7 +96,7 @@ def test_subtitles_and_transcript_are_written_beside_the_output(jfk_es):
     assert data["target_language"] == "es"
     assert len(data["fits"]) == len(data["transcript"]["segments"])
     assert [s["name"] for s in data["stages"]] == [
-        "Separating", "Transcribing", "Translating", "Matching voices", "Synthesizing",
+        "Separating", "Transcribing", "Matching voices", "Translating", "Synthesizing",
         "Aligning", "Mixing",
     ]  # fmt: skip
     for stage in data["stages"]:  # the parts of a stage's time never add up to more than it

@@ -146,7 +146,8 @@ def test_a_crashing_backend_fails_the_job_as_an_internal_error(short_wav, tmp_pa
         job = engine.wait(engine.create_job(short_wav, "es").job_id, 60)
     assert (job.status, job.error) == (JobStatus.FAILED, "processing_failed")
     assert "internal error: RuntimeError: synthesizer exploded" in job.error_message
-    assert job.progress["stage_name"] == "Synthesizing"  # the stage it failed in
+    # the stage it failed in: the first to speak, measuring each voice's pace
+    assert job.progress["stage_name"] == "Matching voices"
     assert not list((tmp_path / "data" / "results").iterdir())
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .._budget import PACE_KEY
 from .._errors import BackendError
 from .._measure import measured
 from .._options import DubOptions, PipelineConfig
@@ -31,15 +32,24 @@ from .._progress import (
     Stage,
     no_progress,
 )
-from .._types import LineFit, MixReport, PlacedLine, Segment, StageReport, Transcript, VoiceReport
+from .._types import (
+    LineFit,
+    MixReport,
+    PlacedLine,
+    Segment,
+    Speak,
+    StageReport,
+    Transcript,
+    VoiceReport,
+)
 from ..given import GivenLines
 from ..media import MediaInfo
 from .align import Shorten, align
 from .mix import Mixed, mix_dub
 from .models import ModelPool
 from .separate import separate
-from .synthesize import speaker_of, synthesize, synthesizer_for
-from .transcribe import transcribe
+from .synthesize import speaker_of, synthesize, synthesizer_for, voice_paces
+from .transcribe import Transcribed, transcribe
 from .translate import translate
 from .voices import match_voices
 
@@ -128,6 +138,13 @@ class Pipeline:
         ``editable``: also keep what a re-render after edits needs, in the folder
         ``<output stem>.edit`` beside the output (``dubengine.editing``)."""
         options.validate()
+        config = self.config
+        self.models.check({
+            "separator": config.separator, "transcriber": config.transcriber,
+            "diarizer": config.diarizer, "voice_matcher": config.voice_matcher,
+            "translator": config.translator, "embedder": config.embedder,
+            "synthesizer": config.synthesizer or synthesizer_for(options.target_lang),
+        })  # fmt: skip
         measure = quality or self.config.quality
         self.models.plan(self._last_use(measure))
         clock, warnings = _Clock(self.models, progress), []
@@ -181,21 +198,13 @@ class Pipeline:
             config.num_speakers, hook, given.transcript if given else None, warn,
         ))  # fmt: skip
         fixed = given is not None and given.translated  # spoken exactly as given
+        voices, speak_for, paced = clock(MATCHING, lambda hook: self._match(
+            heard, options, project, budgeted=not fixed,
+        ))  # fmt: skip
         transcript = clock(TRANSLATING, lambda hook: translate(
-            heard.transcript, target,
-            None if fixed else self._get("translator", config.translator), hook, warn,
+            paced, target, None if fixed else self._get("translator", config.translator), hook,
+            warn,
         ))  # fmt: skip
-        voices = clock(MATCHING, lambda hook: match_voices(
-            transcript, heard.speech_16k, target, self._synthesizer(target),
-            self._optional("voice_matcher", config.voice_matcher), options.reduce_accent,
-        ))  # fmt: skip
-        speak_for = speaker_of(self._synthesizer(target), target, voices)
-        if project is not None:  # every clip into the cache a re-render reads
-            from ..editing.clips import ClipCache
-            from ..editing.project import cached_speech, voice_keys
-
-            keys = voice_keys(voices, self._synthesizer_id(target), target)
-            speak_for = cached_speech(ClipCache(project / "clips"), speak_for, keys)
         natural = clock(SYNTHESIZING, lambda hook: synthesize(transcript, speak_for, hook))
         placed = clock(ALIGNING, lambda hook: self._align(
             transcript, natural, speak_for, options, info.duration, hook, warn, fixed
@@ -216,6 +225,28 @@ class Pipeline:
                 options=options, duration=info.duration,
             )  # fmt: skip
         return transcript, voices, placed, mixed
+
+    def _match(
+        self, heard: Transcribed, options: DubOptions, project: Path | None, budgeted: bool
+    ) -> tuple[dict, Callable[[Segment], Speak], Transcript]:
+        """Each speaker's voice, how it speaks a line, and the transcript with each voice's
+        pace measured (for the translator's length budgets) unless nothing is translated."""
+        target, transcript = options.target_lang, heard.transcript
+        voices = match_voices(
+            transcript, heard.speech_16k, target, self._synthesizer(target),
+            self._optional("voice_matcher", self.config.voice_matcher), options.reduce_accent,
+        )  # fmt: skip
+        speak_for = speaker_of(self._synthesizer(target), target, voices)
+        if project is not None:  # every clip into the cache a re-render reads
+            from ..editing.clips import ClipCache
+            from ..editing.project import cached_speech, voice_keys
+
+            keys = voice_keys(voices, self._synthesizer_id(target), target)
+            speak_for = cached_speech(ClipCache(project / "clips"), speak_for, keys)
+        if budgeted:
+            paces = voice_paces(speak_for, voices, target)
+            transcript = replace(transcript, metadata={**transcript.metadata, PACE_KEY: paces})
+        return voices, speak_for, transcript
 
     def _align(
         self,

@@ -77,6 +77,13 @@ class ModelPool:
             self._loaded[role, name] = _Timed(backend, self, f"{role}:{name}")
         return self._loaded[role, name]
 
+    def check(self, backends: Mapping[str, str | None]) -> None:
+        """Each configured backend's options checked before any of them loads, so a typo in
+        the translator's options is refused before the separator has run."""
+        for role, name in backends.items():
+            if name is not None:
+                check_options(role, name, self._config.options_for(role, name))
+
     def _provided(self, role: str, name: str) -> dict[str, Any]:
         """What the pool itself hands a backend that takes it: device, cache, embedder."""
         takes = set(accepts(role, name)) & set(PROVIDED)

@@ -15,15 +15,17 @@ available as the fast, robotic alternative (RTF 0.01 against Kokoro's 0.5-1.0 on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from .._budget import spoken_length
 from .._progress import Progress, ProgressEvent
 from .._types import DEFAULT_SPEAKER, LANGUAGES, Segment, Speak, Transcript, Voice
 from .._voicing import speak_as
 from ..media.decode import Audio
+from ..samples import SENTENCES
 
 SYNTHESIZER_FOR_LANGUAGE: dict[str, str] = dict.fromkeys(LANGUAGES, "kokoro")
 
@@ -50,6 +52,19 @@ def speaker_of(
         return speak
 
     return for_segment
+
+
+def voice_paces(
+    speak_for: Callable[[Segment], Speak], speakers: Iterable[str], language: str
+) -> dict[str, float]:
+    """Spoken characters per second of each speaker's voice in ``language`` at speed 1, from
+    an everyday sentence (a blend or a warp speaks at its own pace, not the language's)."""
+    sentence = SENTENCES[language][0]
+    paces = {}
+    for speaker in speakers:
+        clip = speak_for(Segment(0, 0.0, 0.0, "", speaker=speaker))(sentence, 1.0)
+        paces[speaker] = round(spoken_length(sentence) / max(clip.duration, 0.1), 2)
+    return paces
 
 
 def trim_silence(clip: Audio, floor_db: float = -35.0, keep: float = 0.01) -> Audio:

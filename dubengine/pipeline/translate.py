@@ -1,4 +1,5 @@
-"""Stage 3, Translating: every line into the target language, within its length budget."""
+"""Stage 4, Translating: every line into the target language, within a length budget at the
+pace its speaker's voice speaks (measured in stage 3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 4, Matching voices: per speaker, a reference from the speech stem and the voice
+"""Stage 3, Matching voices: per speaker, a reference from the speech stem and the voice
 that will speak for them (a cloning synthesizer gets the reference itself)."""
 
 from __future__ import annotations
