@@ -151,6 +151,7 @@ REFUSED = [
     ("edit_segment", (7,), {"text": "x"}, "not_found", "no line 7"),
     ("edit_segment", (-1,), {"text": "x"}, "not_found", "no line -1"),
     ("split_segment", (1, 20.0), {}, "invalid_request", "inside line 1"),
+    ("split_segment", (1, "8"), {}, "invalid_request", "number of seconds"),
     ("merge_segments", (0,), {}, "invalid_request", "different speakers"),
     ("merge_segments", (1,), {}, "not_found", "no line 2"),
     ("delete_segment", (2,), {}, "not_found", "no line 2"),

@@ -50,6 +50,7 @@ def split_line(project: Project, index: int, at: float) -> tuple[Line, Line]:
     known, the translation at the word nearest the same share of its length."""
     line = _line(project, index)
     old = line.segment
+    _seconds("at", at)
     if not old.start + MIN_LINE_SEC <= at <= old.end - MIN_LINE_SEC:
         raise InvalidOption(
             f"split time {at} must be inside line {index} ({old.start:.2f}-{old.end:.2f} s), "
@@ -174,10 +175,8 @@ def _speakers(project: Project) -> str:
 def _check_times(
     project: Project, index: int, start: Any, end: Any, moved: tuple[bool, bool]
 ) -> None:
-    for name, value in (("start", start), ("end", end)):
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not math.isfinite(value):
-            raise InvalidOption(f"{name} must be a number of seconds")
+    _seconds("start", start)
+    _seconds("end", end)
     if start < 0:
         raise InvalidOption(f"start must be 0 or more, not {start}")
     if end > project.duration + TIME_EPS:
@@ -193,6 +192,12 @@ def _check_times(
         raise InvalidOption(
             f"end {end} overlaps line {index + 1}, which starts at {lines[index + 1].segment.start}"
         )
+
+
+def _seconds(name: str, value: Any) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value):
+        raise InvalidOption(f"{name} must be a number of seconds")
 
 
 def _stale(project: Project, index: int) -> None:

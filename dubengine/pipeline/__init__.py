@@ -198,13 +198,16 @@ class Pipeline:
             config.num_speakers, hook, given.transcript if given else None, warn,
         ))  # fmt: skip
         fixed = given is not None and given.translated  # spoken exactly as given
-        voices, speak_for, paced = clock(MATCHING, lambda hook: self._match(
+        voices, paced = clock(MATCHING, lambda hook: self._match(
             heard, options, project, budgeted=not fixed,
         ))  # fmt: skip
+        # Not held while the translator (the largest model) runs; loaded again to speak.
+        self.models.release("synthesizer")
         transcript = clock(TRANSLATING, lambda hook: translate(
             paced, target, None if fixed else self._get("translator", config.translator), hook,
             warn,
         ))  # fmt: skip
+        speak_for = self._speak_for(voices, target, project)
         natural = clock(SYNTHESIZING, lambda hook: synthesize(transcript, speak_for, hook))
         placed = clock(ALIGNING, lambda hook: self._align(
             transcript, natural, speak_for, options, info.duration, hook, warn, fixed
@@ -228,25 +231,31 @@ class Pipeline:
 
     def _match(
         self, heard: Transcribed, options: DubOptions, project: Path | None, budgeted: bool
-    ) -> tuple[dict, Callable[[Segment], Speak], Transcript]:
-        """Each speaker's voice, how it speaks a line, and the transcript with each voice's
-        pace measured (for the translator's length budgets) unless nothing is translated."""
+    ) -> tuple[dict, Transcript]:
+        """Each speaker's voice, and the transcript with each voice's pace measured (for the
+        translator's length budgets) unless nothing is translated."""
         target, transcript = options.target_lang, heard.transcript
         voices = match_voices(
             transcript, heard.speech_16k, target, self._synthesizer(target),
             self._optional("voice_matcher", self.config.voice_matcher), options.reduce_accent,
         )  # fmt: skip
-        speak_for = speaker_of(self._synthesizer(target), target, voices)
-        if project is not None:  # every clip into the cache a re-render reads
-            from ..editing.clips import ClipCache
-            from ..editing.project import cached_speech, voice_keys
-
-            keys = voice_keys(voices, self._synthesizer_id(target), target)
-            speak_for = cached_speech(ClipCache(project / "clips"), speak_for, keys)
         if budgeted:
-            paces = voice_paces(speak_for, voices, target)
+            paces = voice_paces(self._speak_for(voices, target, project), voices, target)
             transcript = replace(transcript, metadata={**transcript.metadata, PACE_KEY: paces})
-        return voices, speak_for, transcript
+        return voices, transcript
+
+    def _speak_for(
+        self, voices: dict, target: str, project: Path | None
+    ) -> Callable[[Segment], Speak]:
+        """How each line's speaker says a text; through the clip cache of an editable dub."""
+        speak_for = speaker_of(self._synthesizer(target), target, voices)
+        if project is None:
+            return speak_for
+        from ..editing.clips import ClipCache
+        from ..editing.project import cached_speech, voice_keys
+
+        keys = voice_keys(voices, self._synthesizer_id(target), target)
+        return cached_speech(ClipCache(project / "clips"), speak_for, keys)
 
     def _align(
         self,
