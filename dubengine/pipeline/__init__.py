@@ -207,8 +207,8 @@ class Pipeline:
             paced, target, None if fixed else self._get("translator", config.translator), hook,
             warn,
         ))  # fmt: skip
-        speak_for = self._speak_for(voices, target, project)
-        natural = clock(SYNTHESIZING, lambda hook: synthesize(transcript, speak_for, hook))
+        natural, speak_for = clock(SYNTHESIZING, lambda hook: self._synthesize(
+            transcript, voices, target, project, hook))  # fmt: skip
         placed = clock(ALIGNING, lambda hook: self._align(
             transcript, natural, speak_for, options, info.duration, hook, warn, fixed
         ))  # fmt: skip
@@ -243,6 +243,15 @@ class Pipeline:
             paces = voice_paces(self._speak_for(voices, target, project), voices, target)
             transcript = replace(transcript, metadata={**transcript.metadata, PACE_KEY: paces})
         return voices, transcript
+
+    def _synthesize(
+        self, transcript: Transcript, voices: dict, target: str, project: Path | None,
+        progress: Progress,
+    ) -> tuple[dict, Callable[[Segment], Speak]]:  # fmt: skip
+        """Every line at its voice's natural pace, and how each is spoken (the synthesizer
+        loaded again here, so its time counts in this stage)."""
+        speak_for = self._speak_for(voices, target, project)
+        return synthesize(transcript, speak_for, progress), speak_for
 
     def _speak_for(
         self, voices: dict, target: str, project: Path | None
