@@ -209,6 +209,8 @@ class Pipeline:
         ))  # fmt: skip
         natural, speak_for = clock(SYNTHESIZING, lambda hook: self._synthesize(
             transcript, voices, target, project, hook))  # fmt: skip
+        # an edited dub may give a speaker any of these; asked while the synthesizer is loaded
+        available = list(getattr(self._synthesizer(target), "voices", list)()) if project else []
         placed = clock(ALIGNING, lambda hook: self._align(
             transcript, natural, speak_for, options, info.duration, hook, warn, fixed
         ))  # fmt: skip
@@ -224,7 +226,7 @@ class Pipeline:
                 voices=voices, placed=placed, speech=separated.speech,
                 background=separated.background, mixed=mixed.mixed, dub_track=mixed.dub_track,
                 gain_db=mixed.report.gain_db, synthesizer=self._synthesizer_id(target),
-                voices_available=list(getattr(self._synthesizer(target), "voices", list)()),
+                voices_available=available,
                 options=options, duration=info.duration,
             )  # fmt: skip
         return transcript, voices, placed, mixed
