@@ -295,6 +295,8 @@ def test_the_rest_routes_edit_render_and_serve_the_new_output(tmp_path):
             played = client.get(base + f"/segments/1/audio?track={track}", headers=auth)
             assert played.status_code == 200 and played.content[:4] == b"RIFF"
         assert client.get(base + "/segments/1/audio?track=x", headers=auth).status_code == 400
+        missing = client.get(base + "/segments/9/audio", headers=auth)
+        assert missing.status_code == 404 and "no line 9" in missing.json()["error"]["message"]
         paths = client.get("/openapi.json").json()["paths"]
         assert "409" in paths["/api/dubbing/jobs/{job_id}/render"]["post"]["responses"]
         assert "/api/dubbing/jobs/{job_id}/segments/{index}" in paths

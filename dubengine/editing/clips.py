@@ -37,7 +37,7 @@ class ClipCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.hits = self.misses = 0
+        self.misses = 0  # clips made anew: synthesizer calls
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.npz"
@@ -68,8 +68,6 @@ class ClipCache:
                 self.misses += 1
                 clip = speak(text, speed)
                 self.put(key, clip)
-            else:
-                self.hits += 1
             return clip
 
         return cached

@@ -19,7 +19,7 @@ TIME_EPS = 1e-3
 
 def edit_line(project: Project, index: int, changes: dict[str, Any]) -> Line:
     """Changes any of a line's text, translation, speaker, start and end."""
-    line = _line(project, index)
+    line = line_at(project, index)
     unknown = sorted(set(changes) - set(LINE_FIELDS))
     if unknown:
         raise InvalidOption(f"unknown field {unknown[0]!r}; a line has {', '.join(LINE_FIELDS)}")
@@ -48,7 +48,7 @@ def edit_line(project: Project, index: int, changes: dict[str, Any]) -> Line:
 def split_line(project: Project, index: int, at: float) -> tuple[Line, Line]:
     """Two lines of the same speaker, cut at ``at`` seconds; the text by its word times when
     known, the translation at the word nearest the same share of its length."""
-    line = _line(project, index)
+    line = line_at(project, index)
     old = line.segment
     _seconds("at", at)
     if not old.start + MIN_LINE_SEC <= at <= old.end - MIN_LINE_SEC:
@@ -77,7 +77,7 @@ def split_line(project: Project, index: int, at: float) -> tuple[Line, Line]:
 
 def merge_lines(project: Project, index: int) -> Line:
     """Line ``index`` and the next as one line (same speaker only: a line never spans two)."""
-    first, second = _line(project, index), _line(project, index + 1)
+    first, second = line_at(project, index), line_at(project, index + 1)
     a, b = first.segment, second.segment
     if a.speaker != b.speaker:
         raise InvalidOption(
@@ -94,7 +94,7 @@ def merge_lines(project: Project, index: int) -> Line:
 
 
 def delete_line(project: Project, index: int) -> None:
-    _line(project, index)
+    line_at(project, index)
     del project.lines[index]
     project.renumber()
     if index > 0:
@@ -141,7 +141,8 @@ def set_voice(project: Project, speaker: str, voice: str) -> None:
             _stale(project, i)
 
 
-def _line(project: Project, index: int) -> Line:
+def line_at(project: Project, index: int) -> Line:
+    """Line ``index``, or LineNotFound naming how many there are."""
     if not 0 <= index < len(project.lines):
         count = len(project.lines)
         raise LineNotFound(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -174,14 +175,9 @@ def save_project(
         synthesizer=synthesizer, gain_db=gain_db, voices_available=voices_available,
         speakers=speakers, lines=lines, mixed_spans=spans_of(transcript.segments),
     )  # fmt: skip
-    (folder / STATE_FILE).write_text(_json(project.to_dict()), encoding="utf-8")
+    (folder / STATE_FILE).write_text(json.dumps(project.to_dict(), ensure_ascii=False),
+                                     encoding="utf-8")  # fmt: skip
     return project
-
-
-def _json(data: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(data, ensure_ascii=False)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._options import AlignOptions
 from .._progress import Progress, ProgressEvent, no_progress
-from .._types import DEFAULT_SPEAKER, OVERFLOW_SEC, PlacedLine, Segment, Transcript
+from .._types import DEFAULT_SPEAKER, OVERFLOW_SEC, PlacedLine
 from ..media import Audio, MediaInfo, probe, write_output
 from ..pipeline.align import align
 from ..pipeline.mix import GATE_MARGIN_SEC, MIX_RATE, gate_stems, mix, place, speech_gate
@@ -121,29 +121,20 @@ def _refit(
 def _changed(old: np.ndarray, new: np.ndarray, project: Project) -> list[tuple[int, int]]:
     """Sample spans where the mix must change: the dub track or the speech gate differs."""
     differs = old != new
-    if project.mixed_spans != spans_of(project.segments):
+    now = spans_of(project.segments)
+    if project.mixed_spans != now:
         n = len(new)
-        before = speech_gate(_spans(project.mixed_spans), n, MIX_RATE, GATE_MARGIN_SEC)
-        after = speech_gate(project.transcript(), n, MIX_RATE, GATE_MARGIN_SEC)
-        differs |= before != after
+        before = speech_gate(project.mixed_spans, n, MIX_RATE, GATE_MARGIN_SEC)
+        differs |= before != speech_gate(now, n, MIX_RATE, GATE_MARGIN_SEC)
     return _runs(differs, pad=round(LOOKAHEAD_SEC * MIX_RATE))
-
-
-def _spans(spans: list[list[float]]) -> Transcript:
-    return Transcript("", tuple(Segment(i, a, b, "") for i, (a, b) in enumerate(spans)))
 
 
 def _runs(mask: np.ndarray, pad: int) -> list[tuple[int, int]]:
     """[start, end) of each run of True, widened by ``pad``, overlapping runs joined."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    runs: list[tuple[int, int]] = []
-    for a, b in zip(edges[::2], edges[1::2], strict=True):
-        a, b = max(0, int(a) - pad), min(len(mask), int(b) + pad)
-        if runs and a <= runs[-1][1]:
-            runs[-1] = (runs[-1][0], b)
-        else:
-            runs.append((a, b))
-    return runs
+    runs = [(max(0, int(a) - pad), min(len(mask), int(b) + pad))
+            for a, b in zip(edges[::2], edges[1::2], strict=True)]  # fmt: skip
+    return _joined(runs, gap=1)
 
 
 def _mix(project: Project, folder: Path, track: np.ndarray) -> np.ndarray:

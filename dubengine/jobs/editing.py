@@ -13,21 +13,22 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import DubError, InvalidOption, JobNotCompleted
+from .._errors import DubError
 from .._options import PipelineConfig
 from .._progress import ProgressEvent
 from .._types import timing_summary
 from ..dubbing import write_report, write_subtitles
 from ..editing import Project, Rendered, render
+from ..editing.edits import line_at
 from ..editing.project import project_view
 from ..pipeline.mix import MIX_RATE
 from ..pipeline.models import ModelPool
-from .records import JobStatus
 from .store import JobStore
 
 log = logging.getLogger("dubengine")
 # A render's progress: speaking the stale lines is most of it, mixing and encoding the rest.
 SPEAKING_SHARE = 80
+PLAY_MARGIN_SEC = 0.15  # a line is played with a little of what surrounds it
 
 
 class Editor:
@@ -74,13 +75,19 @@ class Editor:
         return self.view(job_id, owner)["render"]
 
     def line_audio(
-        self, job_id: str, track: str, start: float, end: float, owner: str | None = None
+        self, job_id: str, index: int, track: str, owner: str | None = None
     ) -> np.ndarray:
-        """(channels, n) samples at MIX_RATE between ``start`` and ``end`` seconds: of the
-        latest render ("dub"), or of the original (its two stems summed)."""
+        """Line ``index`` with PLAY_MARGIN_SEC around it, (channels, n) samples at MIX_RATE:
+        as the latest render has it ("dub", its placed speech included), or the original
+        (its two stems summed)."""
         row, project = self._project(job_id, owner)
+        line = line_at(project, index)
+        start, end = line.segment.start, line.segment.end
+        if track == "dub" and line.fit is not None:
+            start, end = min(start, line.fit.start), max(end, line.fit.end)
+        span = slice(max(0, round((start - PLAY_MARGIN_SEC) * MIX_RATE)),
+                     round((end + PLAY_MARGIN_SEC) * MIX_RATE))  # fmt: skip
         folder = Path(row["output_path"]).parent / project.folder
-        span = slice(max(0, round(start * MIX_RATE)), max(0, round(end * MIX_RATE)))
         if track == "dub":
             return np.asarray(np.load(folder / "mix.npy", mmap_mode="r")[:, span])
         speech = np.asarray(np.load(folder / "speech.npy", mmap_mode="r")[:, span])
@@ -100,11 +107,7 @@ class Editor:
         self._models.close()
 
     def _project(self, job_id: str, owner: str | None) -> tuple[Any, Project]:
-        row = self.store.row(job_id, owner)
-        if row["project"] is None:
-            if row["status"] != JobStatus.COMPLETED.value:
-                raise JobNotCompleted(f"job {job_id} is {row['status']}, not completed")
-            raise InvalidOption(f"job {job_id} was dubbed without keeping what editing needs")
+        row = self.store.project_row(job_id, owner)
         return row, Project.from_dict(json.loads(row["project"]))
 
     def _render(

@@ -285,10 +285,11 @@ class Engine:
         return self._editor.render(job_id, owner, wait)
 
     def line_audio(
-        self, job_id: str, track: str, start: float, end: float, owner: str | None = None
+        self, job_id: str, index: int, track: str = "dub", owner: str | None = None
     ) -> Any:
-        """Samples (channels, n) at 48 kHz of the latest render ("dub") or the original."""
-        return self._editor.line_audio(job_id, track, start, end, owner)
+        """Line ``index`` to listen to: samples (channels, n) at 48 kHz of the latest render
+        ("dub") or the original, with a little around it."""
+        return self._editor.line_audio(job_id, index, track, owner)
 
     def wait_render(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
         self._editor.wait(job_id, timeout)

@@ -234,14 +234,13 @@ class JobStore:
             render = json.loads(row["render"] or "{}")
             _update(db, job_id, rendering=0, render=render | {"state": "failed", "error": message})
 
+    def project_row(self, job_id: str, owner: str | None) -> sqlite3.Row:
+        """The row of a completed job that kept what editing needs."""
+        with self._db() as db:
+            return _with_project(db, job_id, owner)
+
     def _editable(self, db: sqlite3.Connection, job_id: str, owner: str | None) -> sqlite3.Row:
-        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None or (owner is not None and row["owner"] != owner):
-            raise JobNotFound(f"no job {job_id}")
-        if row["status"] != JobStatus.COMPLETED.value:
-            raise JobNotCompleted(f"job {job_id} is {row['status']}: only a completed dub edits")
-        if row["project"] is None:
-            raise InvalidOption(f"job {job_id} was dubbed without keeping what editing needs")
+        row = _with_project(db, job_id, owner)
         if row["rendering"]:
             raise RenderInProgress(f"job {job_id} is rendering; edit it when the render is done")
         return row
@@ -284,6 +283,17 @@ class JobStore:
                 return worker in _LIVE_ENGINES
             return start != "" and _start_time(int(pid_text)) == start
         return time.time() - (row["heartbeat"] or 0.0) < self.stale_after
+
+
+def _with_project(db: sqlite3.Connection, job_id: str, owner: str | None) -> sqlite3.Row:
+    row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None or (owner is not None and row["owner"] != owner):
+        raise JobNotFound(f"no job {job_id}")
+    if row["status"] != JobStatus.COMPLETED.value:
+        raise JobNotCompleted(f"job {job_id} is {row['status']}: only a completed dub edits")
+    if row["project"] is None:
+        raise InvalidOption(f"job {job_id} was dubbed without keeping what editing needs")
+    return row
 
 
 def _update(db: sqlite3.Connection, job_id: str, **fields: Any) -> None:

@@ -7,7 +7,7 @@ limiter keeps the sum from clipping.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,16 +83,20 @@ def gate_stems(
     is no speech to replace, so what the separator put there is background it mistook."""
     if background is None:
         return speech, None
-    gate = speech_gate(transcript, speech.n_samples, MIX_RATE, GATE_MARGIN_SEC)
+    spans = ((line.start, line.end) for line in transcript.segments)
+    gate = speech_gate(spans, speech.n_samples, MIX_RATE, GATE_MARGIN_SEC)
     return (Audio(speech.samples * gate, MIX_RATE),
             Audio(background.samples + speech.samples * (1 - gate), MIX_RATE))  # fmt: skip
 
 
-def speech_gate(transcript: Transcript, n: int, rate: int, margin: float) -> np.ndarray:
-    """1 within ``margin`` of every line, 0 elsewhere, with 50 ms ramps; shaped (n,)."""
+def speech_gate(
+    spans: Iterable[tuple[float, float]], n: int, rate: int, margin: float
+) -> np.ndarray:
+    """1 within ``margin`` of every line's (start, end), 0 elsewhere, with 50 ms ramps;
+    shaped (n,)."""
     gate = np.zeros(n, dtype=np.float32)
-    for segment in transcript.segments:
-        gate[max(0, int((segment.start - margin) * rate)) : int((segment.end + margin) * rate)] = 1
+    for start, end in spans:
+        gate[max(0, int((start - margin) * rate)) : int((end + margin) * rate)] = 1
     ramp = max(1, int(0.05 * rate))
     return np.convolve(gate, np.ones(ramp, dtype=np.float32) / ramp, mode="same")
 

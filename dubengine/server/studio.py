@@ -19,7 +19,6 @@ from ..pipeline.mix import MIX_RATE
 from .security import owner_of
 
 TAG = "studio (extension)"
-PLAY_MARGIN_SEC = 0.15  # a line is played with a little of what surrounds it
 
 
 class _Body(BaseModel):
@@ -102,16 +101,7 @@ def studio_routes(app: FastAPI, engine: Engine) -> None:
         job_id: str, index: int, request: Request, track: Literal["original", "dub"] = "dub"
     ) -> Response:
         """A line as heard in the original or in the latest render (WAV)."""
-        view = engine.segments(job_id, owner(request))
-        lines = view["segments"]
-        if not 0 <= index < len(lines):
-            raise InvalidOption(f"no line {index}: this dub has {len(lines)} lines")
-        line = lines[index]
-        start, end = line["start"], line["end"]
-        if track == "dub" and line["fit"]:
-            start, end = min(start, line["fit"]["start"]), max(end, line["fit"]["end"])
-        samples = engine.line_audio(job_id, track, start - PLAY_MARGIN_SEC,
-                                    end + PLAY_MARGIN_SEC, owner(request))  # fmt: skip
+        samples = engine.line_audio(job_id, index, track, owner(request))
         return Response(_wav(samples, MIX_RATE), media_type="audio/wav")
 
     @app.get("/studio", include_in_schema=False)
