@@ -3,7 +3,9 @@ from the command line, on the engine's data folder (beside a running server is s
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,10 +16,22 @@ from ._errors import DubError, InvalidOption
 from .cli import ConfigFile, DataDir, app, console, err_console, fail, pipeline_config
 
 
-def _engine(data_dir: Path, config_file: Path | None = None) -> Any:
+@contextlib.contextmanager
+def _engine(data_dir: Path, config_file: Path | None = None) -> Iterator[Any]:
+    """An engine on the data folder (no workers: edits and renders only); any refusal, of
+    the config file or of the request, one line and exit 2."""
     from .jobs import Engine
 
-    return Engine(data_dir, workers=0, start=False, config=pipeline_config(config_file, None))
+    try:
+        engine = Engine(data_dir, workers=0, start=False, config=pipeline_config(config_file, None))
+    except DubError as error:
+        raise fail(error) from error
+    try:
+        yield engine
+    except DubError as error:
+        raise fail(error) from error
+    finally:
+        engine.close()
 
 
 @app.command()
@@ -27,13 +41,8 @@ def segments(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Shows a completed dub's lines, their fit and what is waiting to be rendered."""
-    engine = _engine(data_dir)
-    try:
+    with _engine(data_dir) as engine:
         view = engine.segments(job_id)
-    except DubError as error:
-        raise fail(error) from error
-    finally:
-        engine.close()
     if as_json:
         console.print_json(json.dumps(view, ensure_ascii=False))
         return
@@ -69,13 +78,8 @@ def edit(
     """Edits a completed dub; `dubengine render` then speaks what changed."""
     fields = {k: v for k, v in dict(text=text, translation=translation, speaker=speaker,
                                      start=start, end=end).items() if v is not None}  # fmt: skip
-    engine = _engine(data_dir)
-    try:
+    with _engine(data_dir) as engine:
         view = _apply(engine, job_id, index, fields, split_at, merge, delete, insert, voice)
-    except DubError as error:
-        raise fail(error) from error
-    finally:
-        engine.close()
     stale = sum(line["stale"] for line in view["segments"])
     console.print(f"revision {view['revision']}: {stale} line(s) to render")
 
@@ -117,20 +121,12 @@ def render(
     config_file: ConfigFile = None,
 ) -> None:
     """Speaks the edited lines again and writes the new output over the old one."""
-    try:
-        engine = _engine(data_dir, config_file)
-    except DubError as error:
-        raise fail(error) from error
-    try:
+    with _engine(data_dir, config_file) as engine:
         with console.status("rendering"):
             status = engine.render(job_id, wait=True)
         if status["state"] != "done":
             err_console.print(f"render failed: {status.get('error')}")
             raise typer.Exit(1)
         report = engine.get_report(job_id)["render"]
-    except DubError as error:
-        raise fail(error) from error
-    finally:
-        engine.close()
     console.print(f"revision {status['revision']} rendered in {report['seconds']:.1f} s: "
                   f"lines {report['spoken']} spoken again, {report['output']}")  # fmt: skip

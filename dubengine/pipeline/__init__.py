@@ -143,7 +143,7 @@ class Pipeline:
             "separator": config.separator, "transcriber": config.transcriber,
             "diarizer": config.diarizer, "voice_matcher": config.voice_matcher,
             "translator": config.translator, "embedder": config.embedder,
-            "synthesizer": config.synthesizer or synthesizer_for(options.target_lang),
+            "synthesizer": self._synthesizer_name(options.target_lang),
         })  # fmt: skip
         measure = quality or self.config.quality
         self.models.plan(self._last_use(measure))
@@ -339,12 +339,15 @@ class Pipeline:
         """The backend, made when called (so its load counts in its stage); None if unset."""
         return lambda: self.models.get(role, name) if name else None
 
+    def _synthesizer_name(self, language: str) -> str:
+        return self.config.synthesizer or synthesizer_for(language)
+
     def _synthesizer(self, language: str) -> Any:
-        return self.models.get("synthesizer", self.config.synthesizer or synthesizer_for(language))
+        return self.models.get("synthesizer", self._synthesizer_name(language))
 
     def _synthesizer_id(self, language: str) -> str:
         """The synthesizer and its options, as part of every cached clip's key."""
-        name = self.config.synthesizer or synthesizer_for(language)
+        name = self._synthesizer_name(language)
         options = json.dumps(self.config.options_for("synthesizer", name), sort_keys=True,
                              default=str)  # fmt: skip
         return f"{name}:{options}"
