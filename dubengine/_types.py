@@ -182,7 +182,7 @@ class LineFit:
     id: int
     source_start: float
     source_end: float
-    start: float  # where the dubbed line begins: source_start + lag (+ slipped)
+    start: float  # where the dubbed line begins: source_start + lag + slipped
     end: float  # where it ends
     text: str  # what is spoken (the translation, or its shortened form)
     speed: float  # total speed-up against the voice's natural pace (1.0 = none)
@@ -192,7 +192,7 @@ class LineFit:
     overflow: float  # seconds past what was available (overlaps the next line, or cut)
     shortened: int  # times the translation was shortened
     method: str  # natural | tts-speed | stretched | borrowed | shortened | overflow
-    slipped: float = 0.0  # seconds it starts late so that the line before it can finish
+    slipped: float = 0.0  # seconds it starts late for the line before it (< 0: early)
 
     @property
     def offset(self) -> float:

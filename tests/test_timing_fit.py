@@ -7,7 +7,7 @@ import pytest
 
 from dubengine._types import Segment
 from dubengine.media import Audio
-from dubengine.pipeline.align import MAX_SLIP_SEC, AlignOptions, align
+from dubengine.pipeline.align import MAX_LEAD_SEC, MAX_SLIP_SEC, AlignOptions, align
 
 CAP = AlignOptions().max_speed
 # Lines of two_speakers_en.wav with Spanish translations, and how much longer each one's
@@ -100,3 +100,26 @@ def test_a_line_that_fits_nowhere_delays_the_next_one_when_it_has_room():
     assert second.start == pytest.approx(0.5 + second.slipped) and second.end <= 1.5
     # the third has no room to slip into: the second would run into it
     assert third.slipped == 0
+
+
+def test_a_line_that_fits_nowhere_starts_early_into_the_silence_before_it():
+    segments = [Segment(0, 0.0, 0.5, "a", translation="x" * 3),
+                Segment(1, 0.8, 1.3, "b", translation="y" * 8),  # 0.8 s, 0.62 s at the cap
+                Segment(2, 1.3, 2.3, "c", translation="z" * 3)]  # fmt: skip
+    natural = {s.id: tone(s.translation, 1.0) for s in segments}
+    first, second, third = (p.fit for p in align(segments, natural, lambda s: tone, None, 2.5))
+    assert second.overflow == 0 and second.end <= 1.3 + 1e-3
+    assert -MAX_LEAD_SEC <= second.slipped < 0
+    assert second.start >= first.end + AlignOptions().gap - 1e-3
+    assert third.slipped == 0
+
+
+def test_the_line_after_one_that_fits_nowhere_is_sped_up_to_start_late_and_end_on_time():
+    segments = [Segment(0, 0.0, 0.5, "a", translation="x" * 7),  # 0.54 s at the cap for 0.5
+                Segment(1, 0.5, 1.0, "b", translation="y" * 4),  # fits at its natural pace
+                Segment(2, 1.1, 1.5, "c", translation="z" * 3)]  # fmt: skip
+    natural = {s.id: tone(s.translation, 1.0) for s in segments}
+    first, second, _ = (p.fit for p in align(segments, natural, lambda s: tone, None, 2.0))
+    assert first.overflow == 0
+    assert 0 < second.slipped <= MAX_SLIP_SEC and second.start >= first.end + 0.1 - 1e-3
+    assert 1.0 < second.speed <= CAP and second.end <= 1.0 + 1e-3

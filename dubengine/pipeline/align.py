@@ -12,9 +12,9 @@ For each line, in this order, stopping at the first that fits:
 
 A line is never dropped: if nothing fits it is placed at the cap speed and its overflow is
 recorded. Every line starts at its source start plus the lag, on the absolute timeline, so
-errors never accumulate; but where a line that fits nowhere runs into the next, and the next
-has room after it, the next one slips later by up to MAX_SLIP_SEC (a dubber's cue comes a
-beat late rather than two voices at once).
+errors never accumulate; but a line that fits nowhere may start up to MAX_LEAD_SEC early,
+into the silence before it, and push the next one up to MAX_SLIP_SEC late, sped up (within
+the cap) to end on time.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ __all__ = ["AlignOptions", "LineFit", "PlacedLine", "Shorten", "align", "time_st
 Shorten = Callable[[Sequence[Segment], Sequence[int]], list[str]]
 CAP_TOLERANCE = 1.01  # _render may land up to 1% over the cap; beyond it a window is hopeless
 MAX_SLIP_SEC = 0.3  # the most a line starts late to let an overflowing one before it finish
+MAX_LEAD_SEC = 0.2  # the most an overflowing line starts early, into the silence before it
 
 
 @dataclass(slots=True)
@@ -77,6 +78,7 @@ def align(
         if only is None or segment.id in only
     ]
     wanted = [line.segment for line in todo]
+    lines = {line.segment.id: line for line in todo}
     placed: dict[int, PlacedLine] = {}
     for attempt in range(options.shorten_rounds + 1):
         left = []
@@ -100,34 +102,68 @@ def align(
         placed[line.segment.id] = _overflow(line, lag, options)
     progress(ProgressEvent("aligning", 1, 1))
     if only is None:
-        _slip(placed, segments, duration, lag, options)
+        _make_room(placed, lines, segments, options)
     return [placed[segment.id] for segment in wanted]
 
 
-def _slip(
-    placed: dict[int, PlacedLine],
-    segments: Sequence[Segment],
-    duration: float,
-    lag: float,
+def _make_room(
+    placed: dict[int, PlacedLine], lines: dict[int, _Line], segments: Sequence[Segment],
     options: AlignOptions,
-) -> None:
-    """Each overflowing line's successor started late enough for it to finish, where that
-    successor then still ends within its own window."""
-    for i in range(len(segments) - 1):
-        line, after = placed[segments[i].id], placed[segments[i + 1].id]
-        late = round(line.fit.end + options.gap - after.fit.start, 4)
-        if line.fit.overflow <= 0 or not 0 < late <= MAX_SLIP_SEC:
+) -> None:  # fmt: skip
+    """Room for each overflowing line next to it: it starts up to MAX_LEAD_SEC early into
+    the silence before it, and the line after it starts up to MAX_SLIP_SEC late, sped up
+    (within the cap) to end where it would have. A dubber's cue comes a beat early or late
+    rather than two voices at once."""
+    for i, segment in enumerate(segments):
+        line = placed[segment.id]
+        if line.fit.overflow <= 0:
             continue
-        limit = segments[i + 2].start + lag - options.gap if i + 2 < len(segments) else duration
-        if after.fit.end + late > limit:
+        before = placed[segments[i - 1].id].fit.end if i else 0.0
+        lead = min(MAX_LEAD_SEC, line.fit.overflow, line.fit.start - before - options.gap)
+        if lead > 0:
+            line = placed[segment.id] = _moved(line, lines[segment.id], -lead)
+        if line.fit.overflow <= 0 or i + 1 == len(segments):
             continue
-        placed[segments[i + 1].id] = PlacedLine(dataclasses.replace(
-            after.fit, start=round(after.fit.start + late, 4), end=round(after.fit.end + late, 4),
-            slipped=round(after.fit.slipped + late, 4)), after.audio)  # fmt: skip
-        overflow = round(max(0.0, line.fit.overflow - late), 4)
-        placed[segments[i].id] = PlacedLine(dataclasses.replace(
-            line.fit, overflow=overflow, borrowed=round(line.fit.borrowed + late, 4),
-            method="overflow" if overflow > 0 else "borrowed"), line.audio)  # fmt: skip
+        after = segments[i + 1].id
+        late = min(MAX_SLIP_SEC, round(line.fit.end + options.gap - placed[after].fit.start, 4))
+        slipped = _slipped(placed[after], lines[after], late, options) if late > 0 else None
+        if slipped is not None:
+            placed[after] = slipped
+            placed[segment.id] = _moved(line, lines[segment.id], 0.0, room=late)
+
+
+def _slipped(
+    placed: PlacedLine, line: _Line, late: float, options: AlignOptions
+) -> PlacedLine | None:
+    """The line started ``late`` seconds late, sped up if it must be to end within its
+    window; None if it cannot."""
+    window = line.borrow - late
+    if placed.audio.duration > window + 1e-3:
+        if line.natural.duration > window * options.max_speed * CAP_TOLERANCE + 1e-3:
+            return None
+        audio, tts_speed, stretch = _render(line.text, line.natural, line.speak, window, options)
+        if audio.duration > window + 1e-3:
+            return None
+        method = _method(tts_speed, stretch, False, line.shortened)
+        placed = _placed(line, audio, placed.fit.start - line.segment.start, tts_speed, stretch,
+                         method)  # fmt: skip
+    return _moved(placed, line, late)
+
+
+def _moved(placed: PlacedLine, line: _Line, by: float, room: float = 0.0) -> PlacedLine:
+    """The line started ``by`` seconds later (earlier if negative), with ``room`` more
+    seconds after its window; what it borrows and overflows counted again."""
+    fit, duration = placed.fit, placed.audio.duration
+    reach = fit.slipped + by + duration  # where it ends, from its source start
+    window = line.borrow + room
+    overflow = round(max(0.0, reach - window), 4)
+    method = fit.method
+    if fit.method in ("overflow", "borrowed"):
+        method = "overflow" if overflow > 0 else "borrowed"
+    return PlacedLine(dataclasses.replace(
+        fit, start=round(fit.start + by, 4), end=round(fit.end + by, 4),
+        slipped=round(fit.slipped + by, 4), overflow=overflow, method=method,
+        borrowed=round(max(0.0, min(reach, window) - line.slot), 4)), placed.audio)  # fmt: skip
 
 
 def _line(
@@ -202,8 +238,8 @@ def _render(
     needed = natural.duration / window
     if needed <= 1.0:
         return natural, 1.0, 1.0
-    tts_speed = min(needed, options.tts_max_speed, options.max_speed)
-    audio = speak(text, tts_speed)
+    tts_speed = max(1.0, min(needed, options.tts_max_speed, options.max_speed))
+    audio = natural if tts_speed == 1.0 else speak(text, tts_speed)
     achieved = natural.duration / max(audio.duration, 1e-6)
     if achieved > options.max_speed * 1.01:  # the voice sped up more than asked: ask less
         tts_speed *= options.max_speed / achieved
