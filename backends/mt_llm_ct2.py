@@ -84,7 +84,7 @@ class LlmTranslator(ChatTranslator):
         device: "auto", "cpu", "cuda" or "cuda:N".
         model: a CTranslate2 Generator directory of a ChatML model (with tokenizer.json);
             default the embedded Qwen2.5-Coder-1.5B-Instruct, converted on first use.
-        batch_size: lines translated together.
+        batch_size: sequences decoded together (lines, or lines times their beams).
         retries: times an over-budget line is asked again, shorter.
         threads: CPU threads (0 = CTranslate2's default).
         cache: model cache folder (default ``$DUBENGINE_CACHE`` or ``~/.cache/dubengine``).
@@ -144,8 +144,10 @@ class LlmTranslator(ChatTranslator):
         tokens = [self._tokens(chatml(p) + "<|im_start|>assistant\n") for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(tokens[i]))
         out: dict[int, list[str]] = {}
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        # A batch holds batch_size sequences, beams included: each keeps its own cache.
+        size = max(1, self.batch_size // hypotheses)
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
             results = self._generator.generate_batch(
                 [tokens[i] for i in batch],
                 static_prompt=static_tokens,

@@ -8,10 +8,12 @@ meaning rather than clipping every line to the bone.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
 
+from ._options import AlignOptions
 from ._types import DEFAULT_SPEAKER, Transcript
 
 # Spoken characters per second (see spoken_length) that Kokoro speaks at speed 1.0.
@@ -28,6 +30,12 @@ CHARS_PER_SECOND: dict[str, float] = {
     "zh": 4.5,
 }
 SLACK = 1.1  # of the timing fit's 1.3x speed-up, the budget spends a tenth
+# A translation over its budget is asked again, shorter, only past what the timing fit
+# places unshortened: this fast, in the line's time and some of the pause after. Asking again
+# for lines it can place cost half the translating time and lost meaning ("Okay, I thought I
+# heard a beep." -> "Entiendo.").
+LIMIT_SPEED = 1.25
+BORROW_SEC = 0.5  # of the pause after a line, what its translation may count on
 MIN_CHARS = 4  # even a 0.2 s "Yes." gets a word
 # Transcript.metadata key: spoken characters per second of each speaker's voice, measured
 # when voices are matched (before translating), so a line is budgeted at the pace it will
@@ -50,6 +58,23 @@ def line_budgets(transcript: Transcript, language: str) -> list[int]:
     paces = transcript.metadata.get(PACE_KEY, {})
     return [budget_chars(s.duration, language, rate=paces.get(s.speaker or DEFAULT_SPEAKER))
             for s in transcript.segments]  # fmt: skip
+
+
+def line_rooms(transcript: Transcript) -> list[float]:
+    """Seconds each line may take: its own, and up to BORROW_SEC of the pause after it."""
+    segments, gap = transcript.segments, AlignOptions().gap
+    pauses = [max(0.0, after.start - gap - s.end) for s, after in itertools.pairwise(segments)]
+    pauses += [0.0] * (len(segments) - len(pauses))
+    return [s.duration + min(pause, BORROW_SEC) for s, pause in zip(segments, pauses, strict=True)]
+
+
+def line_limits(transcript: Transcript, language: str) -> list[int]:
+    """Each line's limit: the most the timing fit places without shortening it, at up to
+    LIMIT_SPEED in its room (line_rooms)."""
+    paces = transcript.metadata.get(PACE_KEY, {})
+    rooms = line_rooms(transcript)
+    return [budget_chars(room, language, LIMIT_SPEED, paces.get(s.speaker or DEFAULT_SPEAKER))
+            for s, room in zip(transcript.segments, rooms, strict=True)]  # fmt: skip
 
 
 def spoken_length(text: str) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ._budget import MIN_CHARS, best_fit, fits, line_budgets
+from ._budget import MIN_CHARS, best_fit, fits, line_budgets, line_limits
 from ._errors import UnsupportedLanguage
 from ._guards import refuses
 from ._progress import Progress, no_progress
@@ -82,18 +82,36 @@ class ChatTranslator:
         prompts = [translate_request(segments, i, budgets[i]) for i in range(len(segments))]
         static = translate_static(source, target)
         texts = [c[0] for c in self.complete(static, prompts, budgets, progress, "translate")]
+        texts = self._within_limits(segments, texts, source, target, budgets,
+                                    line_limits(transcript, target))  # fmt: skip
+        texts = self._not_refused(segments, texts, source, target, budgets)
+        translated = tuple(replace(s, translation=t) for s, t in zip(segments, texts, strict=True))
+        return replace(transcript, segments=translated, target_language=target)
+
+    def _within_limits(
+        self, segments: Sequence[Segment], texts: list[str], source: str, target: str,
+        budgets: list[int], limits: list[int],
+    ) -> list[str]:  # fmt: skip
+        """Lines past their limit asked again, shorter, until they fit; a line whose answers
+        were all given before is not asked again (measured: asked for less, the model often
+        answers the same four lines again)."""
+        texts = list(texts)
+        over = [i for i, t in enumerate(texts) if not fits(t, limits[i])]
+        seen: dict[int, set[str]] = {i: {texts[i]} for i in over}
         for attempt in range(self.retries):
-            over = [i for i, t in enumerate(texts) if not fits(t, budgets[i])]
             if not over:
                 break
             # The model overshoots what it is asked for: ask for less on each attempt.
             asked = [max(MIN_CHARS, int(budgets[i] * (0.9 - 0.15 * attempt))) for i in over]
             candidates = self._shorter([segments[i] for i in over], source, target, asked)
+            still = []
             for i, options in zip(over, candidates, strict=True):
-                texts[i] = best_fit([texts[i], *options], budgets[i])
-        texts = self._not_refused(segments, texts, source, target, budgets)
-        translated = tuple(replace(s, translation=t) for s, t in zip(segments, texts, strict=True))
-        return replace(transcript, segments=translated, target_language=target)
+                texts[i] = best_fit([texts[i], *options], limits[i])
+                if not fits(texts[i], limits[i]) and not seen[i].issuperset(options):
+                    still.append(i)
+                seen[i].update(options)
+            over = still
+        return texts
 
     def _not_refused(
         self, segments: Sequence[Segment], texts: list[str], source: str, target: str,

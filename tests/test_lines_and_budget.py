@@ -80,3 +80,36 @@ def test_chinese_error_rate_ignores_the_script_it_is_written_in():
     # Whisper heard "我哥哥在河边的医院工作" in traditional characters, one word wrong
     heard = "我各個在河邊的醫院工作"
     assert character_error_rate("我哥哥在河边的医院工作。", heard, "zh") == pytest.approx(2 / 11)
+
+
+def test_a_line_may_count_on_half_a_second_of_the_pause_after_it():
+    from dubengine._budget import line_limits, line_rooms
+
+    lines = (Segment(0, 0.0, 1.0, "a"), Segment(1, 1.3, 2.0, "b"), Segment(2, 5.0, 6.0, "c"))
+    assert line_rooms(Transcript("en", lines)) == pytest.approx([1.2, 1.2, 1.0])
+    limits = line_limits(Transcript("en", lines), "es")
+    assert limits[0] == budget_chars(1.2, "es", speed=1.25) > budget_chars(1.0, "es")
+
+
+def test_only_lines_past_their_limit_are_asked_again_and_not_for_the_same_answers():
+    from dubengine._chat_translation import ChatTranslator
+
+    class Scripted(ChatTranslator):
+        """Translates long; asked for shorter, answers the same two lines every time."""
+
+        asked: list[str] = []
+
+        def complete(self, static, prompts, budgets, progress=None, stage="shorten",
+                     hypotheses=1):  # fmt: skip
+            lines = [prompt[-1]["content"] for prompt in prompts]
+            if stage == "translate":
+                return [[{"Hi.": "x" * 16, "Go.": "y" * 40}[line]] for line in lines]
+            self.asked += lines
+            return [["y" * 38, "y" * 39] for _ in lines]
+
+    # 1 s at 14 characters a second: budget 15, limit 17: "Hi." is over budget, within limit
+    lines = (Segment(0, 0.0, 1.0, "Hi."), Segment(1, 1.1, 2.1, "Go."))
+    translator = Scripted()
+    out = translator.translate(Transcript("en", lines), "es")
+    assert translator.asked == ["Go.", "Go."]  # the second round's answers were all seen
+    assert [s.translation for s in out.segments] == ["x" * 16, "y" * 38]

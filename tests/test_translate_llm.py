@@ -7,7 +7,7 @@ import re
 import pytest
 
 from dubengine import UnsupportedLanguage
-from dubengine._budget import budget_chars, spoken_length
+from dubengine._budget import budget_chars, line_limits, line_rooms, spoken_length
 from dubengine._types import LANGUAGES, Segment, Transcript
 
 # Lines from the real recordings, with the time each took to say.
@@ -72,19 +72,21 @@ def test_no_prompt_text_leaks(target, translations):
         assert not any(leak in (line.translation or "").lower() for leak in LEAKS), line
 
 
-def test_lines_keep_their_budget(translations):
-    """Over budget, a line is asked again, shorter. A 1.5B model cannot always get there
-    (a fast English speaker's 1.7 s line in Portuguese), so: most lines within budget, and
-    every line speakable in its time at the timing fit's speed cap (1.3x)."""
-    lines = [line for t in translations.values() for line in t.segments]
-    targets = [t.target_language for t in translations.values() for _ in t.segments]
-    within = [
-        spoken_length(line.translation or "") <= budget_chars(line.duration, target)
-        for line, target in zip(lines, targets, strict=True)
-    ]
+def test_lines_keep_within_what_the_timing_fit_can_place(translations):
+    """Past its limit (what the timing fit places unshortened: 1.25x in the line's time and
+    up to 0.5 s of the pause after it), a line is asked again, shorter; a line within it is
+    kept as translated. A 1.5B model cannot always get there (a fast English speaker's 1.7 s
+    line in Portuguese), so: most lines within their limit, every line speakable in that
+    room at the timing fit's speed cap (1.3x)."""
+    within, lines = [], []
+    for result in translations.values():
+        limits = line_limits(result, result.target_language)
+        for line, limit, room in zip(result.segments, limits, line_rooms(result), strict=True):
+            within.append(spoken_length(line.translation or "") <= limit)
+            lines.append((line, room, result.target_language))
     assert sum(within) >= 0.8 * len(lines), within
-    for line, target in zip(lines, targets, strict=True):
-        at_cap = budget_chars(line.duration, target, speed=1.3)
+    for line, room, target in lines:
+        at_cap = budget_chars(room, target, speed=1.3)
         assert spoken_length(line.translation or "") <= at_cap, (target, line.translation)
 
 

@@ -3,6 +3,10 @@ last stage that needs it (decided once per run), or kept warm across jobs."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -111,9 +115,11 @@ class ModelPool:
         self._last_use = dict(last_use)
 
     def release_after(self, stage_key: str) -> None:
-        for role, last in self._last_use.items():
-            if last == stage_key:
-                self.release(role)
+        released = [role for role, last in self._last_use.items() if last == stage_key]
+        for role in released:
+            self.release(role)
+        if released and not self._config.keep_models_warm:
+            give_back_memory()
 
     def release(self, role: str) -> None:
         if self._config.keep_models_warm:
@@ -125,3 +131,13 @@ class ModelPool:
         for backend in self._loaded.values():
             backend.close()
         self._loaded.clear()
+
+
+def give_back_memory() -> None:
+    """Released models' memory returned to the system: glibc keeps freed heap for reuse, and
+    measured on the 60 s input, the separator's, transcriber's and diarizer's freed memory
+    stayed in the process (~0.8 GB) under the translator's 3 GB."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
