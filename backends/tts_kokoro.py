@@ -41,6 +41,10 @@ MEASURED_VOICES: dict[str, tuple[str, ...]] = {
 # espeak marks words it reads with another language's rules as "(en)word(de)"; Kokoro's
 # vocabulary has parentheses, so the markers would be spoken as noise.
 _SWITCH_MARKER = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")
+# espeak-ng writes some sounds with symbols Kokoro's vocabulary lacks, and kokoro-onnx drops
+# those silently: every hard Russian "л" (ɭ) and Korean final "ㄹ" (ɫ) went unspoken. Each
+# is written as Kokoro's nearest phoneme instead (the longer keys first).
+NEAREST_PHONEME = {"dʑ": "ʥ", "ɭ": "l", "ɫ": "l", "ʑ": "zʲ", "ɵ": "o", "ʏ": "y", "ä": "a"}
 
 
 class KokoroSynthesizer:
@@ -149,8 +153,24 @@ class KokoroSynthesizer:
             return phonemes
         if language not in ESPEAK_VOICES:
             raise UnsupportedLanguage(f"Kokoro has no front end for {language!r}")
-        raw = self._kokoro.tokenizer.phonemize(text, ESPEAK_VOICES[language])
-        return _SWITCH_MARKER.sub("", raw)
+        return self._espeak_phonemes(text, ESPEAK_VOICES[language])
+
+    def _espeak_phonemes(self, text: str, espeak_voice: str) -> str:
+        """kokoro-onnx's own phonemizing, with the symbols it would drop mapped first."""
+        from kokoro_onnx import tokenizer
+
+        with tokenizer._espeak_lock:  # espeak-ng is not thread-safe; kokoro-onnx's lock
+            raw = tokenizer.phonemizer.phonemize(
+                tokenizer.Tokenizer.normalize_text(text),
+                espeak_voice,
+                preserve_punctuation=True,
+                with_stress=True,
+            )
+        raw = _SWITCH_MARKER.sub("", raw)
+        for symbol, nearest in NEAREST_PHONEME.items():
+            raw = raw.replace(symbol, nearest)
+        vocab = self._kokoro.tokenizer.vocab
+        return "".join(c for c in raw if c in vocab).strip()
 
     def synthesize(
         self,
