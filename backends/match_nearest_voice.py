@@ -80,6 +80,7 @@ class NearestVoiceMatcher:
             return {}
         stock = self._stock(synthesizer, language)
         native = getattr(synthesizer, "native_voices", None)
+        foreign = set(getattr(synthesizer, "second_voices", lambda language: ())(language))
         allowed = tuple(native(language)) if reduce_accent and native else tuple(stock)
         allowed = tuple(v for v in allowed if v in stock) or tuple(stock)
         targets = {s: self._embedder.embed(references[s]) for s in speakers}
@@ -88,31 +89,38 @@ class NearestVoiceMatcher:
             s: {v: float(targets[s] @ stock[v]["embedding"]) for v in allowed} for s in speakers
         }
         genders = self._genders(targets, pitches, synthesizer, stock)
-        primary = _assign(speakers, allowed, similarity)
+        home = tuple(v for v in allowed if v not in foreign) or allowed
+        primary = _assign(speakers, home, similarity)
         for speaker in speakers:  # a male voice never gets a female one, nor the reverse:
-            keep = _same_gender(allowed, genders[speaker])  # rather share one, kept apart
-            if primary[speaker] not in keep:
-                taken = {primary[o] for o in speakers if o != speaker}
-                free = [v for v in keep if v not in taken] or list(keep)
-                primary[speaker] = max(free, key=lambda v: similarity[speaker][v])
+            keep = _same_gender(home, genders[speaker])  # rather a foreign voice heard right,
+            taken = {primary[o] for o in speakers if o != speaker}  # or share, kept apart
+            if primary[speaker] in keep and primary[speaker] not in taken:
+                continue
+            second = [v for v in allowed if v in foreign and voice_gender(v) == genders[speaker]]
+            free = ([v for v in keep if v not in taken] or [v for v in second if v not in taken]
+                    or list(keep))  # fmt: skip
+            primary[speaker] = max(free, key=lambda v: similarity[speaker][v])
         # reduce_accent, or voices that are all foreign to the language: a smaller pitch
         # move, no formant warp, no blend (measured: JFK in ru moved 9 semitones and warped
-        # was heard as Croatian; the same voice unmoved, as Russian with p 0.98)
+        # was heard as Croatian; the same voice unmoved, as Russian with p 0.98); and never
+        # a blend with a foreign voice: it brings its accent
         accented = getattr(synthesizer, "accented", lambda language: False)(language)
         careful = reduce_accent or (accented and len(allowed) < len(synthesizer.voices()))
         limit = ACCENT_SEMITONES if careful else self.max_semitones
-        formants = (1.0,) if careful else self.formants
         voices = {}
         for speaker in speakers:
+            # so is a foreign voice in a language with too few of its own (es, fr)
+            gentle = careful or primary[speaker] in foreign
             others = {primary[o] for o in speakers if o != speaker}
             blend_with = None
-            if not careful and hasattr(synthesizer, "voice_style"):
-                same = _same_gender(allowed, genders[speaker])
+            if not gentle and hasattr(synthesizer, "voice_style"):
+                same = _same_gender(tuple(v for v in allowed if v not in foreign), genders[speaker])
                 spare = [v for v in same if v != primary[speaker] and v not in others]
                 blend_with = max(spare, key=lambda v: similarity[speaker][v], default=None)
             voices[speaker] = self._refine(
                 synthesizer, language, primary[speaker], blend_with, targets[speaker],
-                pitches[speaker], stock, limit, formants,
+                pitches[speaker], stock, ACCENT_SEMITONES if gentle else limit,
+                (1.0,) if gentle else self.formants,
             )  # fmt: skip
         return self._keep_apart(voices, synthesizer, language, targets, limit)
 

@@ -38,6 +38,15 @@ MEASURED_VOICES: dict[str, tuple[str, ...]] = {
            "if_sara", "jf_alpha", "jf_nezumi"),
     "ko": ("hm_omega", "jf_gongitsune", "am_santa", "af_nicole"),  # CER 0.27-0.32: none better
 }  # fmt: skip
+# Where a language has fewer than two native voices of a gender, two speakers of it would
+# share one: the other voices of that gender heard right there join, clearest first
+# (`tts_roundtrip.py --voices es fr --gender f`, 2026-12-02: every sample sentence heard as
+# the language at p >= 0.95, CER 0). Measured for women in es and fr; in fr no voice but
+# ff_siwis is heard as French (the next, bf_lily, at p 0.22).
+SECOND_VOICES: dict[str, tuple[str, ...]] = {
+    "es": ("jf_nezumi", "jf_gongitsune", "hf_alpha", "pf_dora", "if_sara", "hf_beta",
+           "bf_isabella", "ff_siwis"),
+}  # fmt: skip
 # espeak marks words it reads with another language's rules as "(en)word(de)"; Kokoro's
 # vocabulary has parentheses, so the markers would be spoken as noise.
 _SWITCH_MARKER = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")
@@ -128,14 +137,24 @@ class KokoroSynthesizer:
 
     def candidate_voices(self, language: str) -> tuple[str, ...]:
         """The voices worth trying for a speaker in ``language``: the native ones when all
-        54 are installed (others are heard with an accent, or as another language), else
+        54 are installed (others are heard with an accent, or as another language), and for
+        a gender with fewer than two, the others measured heard right (SECOND_VOICES); else
         the five packaged ones (blended and adjusted by the matcher)."""
         if self._has_all_voices():
-            native = self.native_voices(language)
+            native = self.native_voices(language) + self.second_voices(language)
             if not any(v[1] == "m" for v in native):  # fr has no native male voice
                 native += (DEFAULT_VOICE,)
             return native
         return self.voices()
+
+    def second_voices(self, language: str) -> tuple[str, ...]:
+        """Foreign voices heard right in ``language``, for a gender it has fewer than two
+        native voices of (SECOND_VOICES); none without all 54 voices."""
+        if not self._has_all_voices():
+            return ()
+        native = self.native_voices(language)
+        short = {g for g in "fm" if sum(v[1] == g for v in native) < 2}
+        return tuple(v for v in SECOND_VOICES.get(language, ()) if v[1] in short)
 
     def _has_all_voices(self) -> bool:
         """More than the five packaged (Japanese) voices: kokoro-js's 54 are installed."""

@@ -102,3 +102,17 @@ def test_pitch_adjustment_moves_the_measured_pitch(kokoro):
 def _speak_lines(synthesizer, voice) -> Audio:
     clips = [speak_as(synthesizer, line, "es", voice) for line in LINES]
     return Audio(np.concatenate([c.samples for c in clips], axis=1), clips[0].sample_rate)
+
+
+def test_two_women_in_spanish_get_two_voices_one_native_and_both_female(matched, kokoro):
+    # es has one native female voice (ef_dora): the second woman gets a foreign female voice
+    # measured heard as Spanish on every sample sentence, not ef_dora again
+    from dubengine.backends.match_nearest_voice import voice_gender
+
+    a, b = sorted(matched)
+    names = {matched[s].name.split("*")[0] for s in (a, b)}
+    assert len(names) == 2 and all(voice_gender(n) == "f" for n in names)
+    assert names & set(kokoro.native_voices("es"))
+    for voice in matched.values():
+        if voice.name in kokoro.second_voices("es"):
+            assert voice.style is None and voice.formant_ratio == 1.0
