@@ -97,7 +97,8 @@ def test_only_lines_past_their_limit_are_asked_again_and_not_for_the_same_answer
     class Scripted(ChatTranslator):
         """Translates long; asked for shorter, answers the same two lines every time."""
 
-        asked: list[str] = []
+        def __init__(self) -> None:
+            self.asked: list[str] = []
 
         def complete(self, static, prompts, budgets, progress=None, stage="shorten",
                      hypotheses=1):  # fmt: skip
