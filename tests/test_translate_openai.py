@@ -12,7 +12,7 @@ from conftest import SPEECH, require
 from fakes import CONFIG, register_fakes
 
 from dubengine import Engine, InvalidOption, ProcessingFailed
-from dubengine._budget import budget_chars, fits
+from dubengine._budget import fits, line_limits
 from dubengine._types import Segment, Transcript
 from dubengine.jobs import JobStatus
 from dubengine.registry import create_backend
@@ -40,9 +40,9 @@ def test_translates_a_transcript_through_the_embedded_model_served_over_http(tra
         shortened = openai_translator(url).shorten(remote.segments[1:2], "en", "es", [12])
     detector = LanguageDetectorBuilder.from_languages(
         Language.ENGLISH, Language.SPANISH, Language.FRENCH).build()  # fmt: skip
-    for segment in remote.segments:
+    for segment, limit in zip(remote.segments, line_limits(remote, "es"), strict=True):
         assert detector.detect_language_of(segment.translation) == Language.SPANISH, segment
-        assert fits(segment.translation, budget_chars(segment.duration, "es")), segment
+        assert fits(segment.translation, limit), segment
     assert len(shortened[0]) <= len(remote.segments[1].translation)
     # The same prompts as the embedded translator: greedy answers agree line for line.
     local = translator.translate(transcript, "es")
