@@ -114,7 +114,7 @@ class NearestVoiceMatcher:
             others = {primary[o] for o in speakers if o != speaker}
             blend_with = None
             if not gentle and hasattr(synthesizer, "voice_style"):
-                same = _same_gender(tuple(v for v in allowed if v not in foreign), genders[speaker])
+                same = _same_gender(home, genders[speaker])
                 spare = [v for v in same if v != primary[speaker] and v not in others]
                 blend_with = max(spare, key=lambda v: similarity[speaker][v], default=None)
             voices[speaker] = self._refine(

@@ -139,11 +139,10 @@ def _slipped(
     window; None if it cannot."""
     window = line.borrow - late
     if placed.audio.duration > window + 1e-3:
-        if line.natural.duration > window * options.max_speed * CAP_TOLERANCE + 1e-3:
+        rendered = _within_reach(line, window, options)
+        if rendered is None or rendered[0].duration > window + 1e-3:
             return None
-        audio, tts_speed, stretch = _render(line.text, line.natural, line.speak, window, options)
-        if audio.duration > window + 1e-3:
-            return None
+        audio, tts_speed, stretch = rendered
         method = _method(tts_speed, stretch, False, line.shortened)
         placed = _placed(line, audio, placed.fit.start - line.segment.start, tts_speed, stretch,
                          method)  # fmt: skip
@@ -190,16 +189,27 @@ def _attempt(line: _Line, lag: float, options: AlignOptions) -> PlacedLine | Non
     synthesizing it would be wasted."""
     line.last = None
     for window in (line.slot, line.borrow):
-        if line.natural.duration > window * options.max_speed * CAP_TOLERANCE + 1e-3:
+        rendered = _within_reach(line, window, options)
+        if rendered is None:
             continue
-        audio, tts_speed, stretch = _render(line.text, line.natural, line.speak, window, options)
+        audio, tts_speed, stretch = rendered
         if window == line.borrow:
-            line.last = (audio, tts_speed, stretch)
+            line.last = rendered
         if audio.duration <= window + 1e-3:
             borrowed = window > line.slot
             method = _method(tts_speed, stretch, borrowed, line.shortened)
             return _placed(line, audio, lag, tts_speed, stretch, method)
     return None
+
+
+def _within_reach(
+    line: _Line, window: float, options: AlignOptions
+) -> tuple[Audio, float, float] | None:
+    """The line rendered for ``window``; None, and nothing synthesized, when even the cap
+    cannot fit it there."""
+    if line.natural.duration > window * options.max_speed * CAP_TOLERANCE + 1e-3:
+        return None
+    return _render(line.text, line.natural, line.speak, window, options)
 
 
 def _overflow(line: _Line, lag: float, options: AlignOptions) -> PlacedLine:
