@@ -98,6 +98,19 @@ def test_source_and_timing_are_kept(translations):
     assert translations["fr"].target_language == "fr"
 
 
+def test_prompts_are_read_in_batches_of_like_length_within_sequences_and_tokens():
+    from dubengine.backends.mt_llm_ct2 import batches
+
+    lengths = [70, 43, 69, 150, 68, 71, 30]
+    # greedy: up to 8 sequences and 320 padded tokens (4 prompts of ~70), shortest first
+    assert batches(lengths, 1, 8, 320) == [[6, 1, 4, 2], [0, 5], [3]]
+    # four beams a prompt: each prompt is four sequences
+    assert batches(lengths, 4, 8, 320) == [[6], [1], [4], [2], [0], [5], [3]]
+    assert batches([30, 30, 30], 4, 8, 320) == [[0, 1], [2]]
+    # a prompt longer than the bound still goes, alone
+    assert batches([400, 10], 1, 8, 320) == [[1], [0]]
+
+
 def test_unknown_target_is_unsupported_language(translator):
     with pytest.raises(UnsupportedLanguage, match="xx"):
         translator.translate(ENGLISH, "xx")
