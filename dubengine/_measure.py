@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -48,3 +52,18 @@ def measured(interval: float = 0.02) -> Iterator[Measurement]:
         result._stop.set()
         sampler.join()
         result.peak_rss_mb = round(max(result.peak_rss_mb, rss_mb()), 1)
+
+
+def give_back_memory() -> None:
+    """Released models' memory returned to the system: glibc keeps freed heap for reuse, and
+    measured on the 60 s input, the separator's, transcriber's and diarizer's freed memory
+    stayed in the process (~0.8 GB) under the translator's 3 GB."""
+    gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Freed heap returned to the system (glibc's malloc_trim; nothing elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)

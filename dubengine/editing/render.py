@@ -99,7 +99,7 @@ def _refit(
     language = project.target_language
     voices = load_voices(folder, project.speakers)
     keys = voice_keys(voices, project.synthesizer, language)
-    speak_for = cached_speech(cache, speaker_of(synthesizer, language, voices), keys)
+    speak_for = cached_speech(cache, speaker_of(lambda: synthesizer, language, voices), keys)
     segments = project.segments
     natural = {}
     for done, i in enumerate(sorted(stale), 1):

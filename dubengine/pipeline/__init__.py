@@ -259,7 +259,7 @@ class Pipeline:
         self, voices: dict, target: str, project: Path | None
     ) -> Callable[[Segment], Speak]:
         """How each line's speaker says a text; through the clip cache of an editable dub."""
-        speak_for = speaker_of(self._synthesizer(target), target, voices)
+        speak_for = speaker_of(lambda: self._synthesizer(target), target, voices)
         if project is None:
             return speak_for
         from ..editing.clips import ClipCache
@@ -354,6 +354,8 @@ class Pipeline:
 
     def _shorten(self, source: str, target: str) -> Shorten:
         def shorten(segments: Sequence[Segment], max_chars: Sequence[int]) -> list[str]:
+            # as while translating, the synthesizer is not held while the translator runs
+            self.models.release("synthesizer")
             translator = self.models.get("translator", self.config.translator)
             return translator.shorten(segments, source, target, max_chars)
 

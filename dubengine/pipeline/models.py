@@ -3,15 +3,12 @@ last stage that needs it (decided once per run), or kept warm across jobs."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
-import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from .._measure import give_back_memory
 from .._options import PipelineConfig
 from ..registry import PROVIDED, accepts, check_options, create_backend
 
@@ -115,29 +112,19 @@ class ModelPool:
         self._last_use = dict(last_use)
 
     def release_after(self, stage_key: str) -> None:
-        released = [role for role, last in self._last_use.items() if last == stage_key]
-        for role in released:
-            self.release(role)
-        if released and not self._config.keep_models_warm:
-            give_back_memory()
+        self.release(*[role for role, last in self._last_use.items() if last == stage_key])
 
-    def release(self, role: str) -> None:
-        if self._config.keep_models_warm:
+    def release(self, *roles: str) -> None:
+        """Closes the roles' backends (unless models are kept warm) and gives their memory
+        back; a role asked for again loads again."""
+        keys = [k for k in self._loaded if k[0] in roles]
+        if self._config.keep_models_warm or not keys:
             return
-        for key in [k for k in self._loaded if k[0] == role]:
+        for key in keys:
             self._loaded.pop(key).close()
+        give_back_memory()
 
     def close(self) -> None:
         for backend in self._loaded.values():
             backend.close()
         self._loaded.clear()
-
-
-def give_back_memory() -> None:
-    """Released models' memory returned to the system: glibc keeps freed heap for reuse, and
-    measured on the 60 s input, the separator's, transcriber's and diarizer's freed memory
-    stayed in the process (~0.8 GB) under the translator's 3 GB."""
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -35,14 +35,16 @@ def synthesizer_for(language: str) -> str:
 
 
 def speaker_of(
-    synthesizer: Any, language: str, voices: Mapping[str, Voice]
+    get_synthesizer: Callable[[], Any], language: str, voices: Mapping[str, Voice]
 ) -> Callable[[Segment], Speak]:
-    """segment → how its speaker's voice says a text at a speed."""
+    """segment → how its speaker's voice says a text at a speed. The synthesizer is asked
+    for at each line: a model pool may have released it meanwhile, and loads it again."""
 
     def for_segment(segment: Segment) -> Speak:
         voice = voices[segment.speaker or DEFAULT_SPEAKER]
 
         def speak(text: str, speed: float) -> Audio:
+            synthesizer = get_synthesizer()
             if voice.reference is not None:
                 clip = synthesizer.synthesize_like(text, language, voice.reference, speed)
             else:
