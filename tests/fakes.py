@@ -153,9 +153,11 @@ class LoopingTranscriber(FakeTranscriber):
     hears right on the mixture, as Whisper can on a stem full of separation artefacts."""
 
     calls = 0
+    durations: list[float] = []
 
     def transcribe(self, audio: Audio, language=None, progress=None) -> Transcript:
         LoopingTranscriber.calls += 1
+        LoopingTranscriber.durations.append(audio.duration)
         heard = super().transcribe(audio, language, progress)
         if float(np.abs(audio.samples).max(initial=0.0)) > 0.6 or not heard.segments:
             return heard
@@ -232,3 +234,4 @@ def reset_counts() -> None:
     FakeTranslator.empty_ids = frozenset()
     FakeCloner.references = []
     LoopingTranscriber.calls = 0
+    LoopingTranscriber.durations = []

@@ -94,6 +94,9 @@ def test_a_looped_transcript_is_heard_again_from_the_mixture(fake_backends, tmp_
     config = replace(fakes.CONFIG, transcriber="fake-looping")
     result = dub(require(SPEECH / "short_en.wav"), "es", out=tmp_path / "out.wav", config=config)
     assert fakes.LoopingTranscriber.calls == 2  # the stem, then the mixture
+    # around the looped line only (0.1-1.27 s, a second either side), not the whole input
+    stem, again = fakes.LoopingTranscriber.durations
+    assert stem == pytest.approx(2.745, abs=0.01) and again == pytest.approx(2.27, abs=0.01)
     assert result.transcript.segments[0].text == "Hello there."
     guard = [w for w in result.warnings if w.startswith(MARK)]
     assert len(guard) == 1 and "heard again from the original mixture: 'Hello there.'" in guard[0]
