@@ -153,7 +153,7 @@ class LoopingTranscriber(FakeTranscriber):
     hears right on the mixture, as Whisper can on a stem full of separation artefacts."""
 
     calls = 0
-    durations: list[float] = []
+    durations: ClassVar[list[float]] = []
 
     def transcribe(self, audio: Audio, language=None, progress=None) -> Transcript:
         LoopingTranscriber.calls += 1

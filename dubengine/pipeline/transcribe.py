@@ -126,8 +126,9 @@ def _words_around(
             spans[-1][1] = end
         else:
             spans.append([start, end])
+    # each line is judged on its own words (guarded), so a neighbour's loop loses nothing
     heard = [s for start, end in spans
-             for s in _heard_between(transcriber, audio, start, end, language)]  # fmt: skip
+             for s in _heard_alone(transcriber, audio, start, end, language)]  # fmt: skip
     # Lines without word timings (a transcriber that gives none) count as one word each.
     return [w for s in heard for w in s.words or (Word(s.start, s.end, f" {s.text}", 1.0),)]
 
@@ -179,15 +180,21 @@ def _heard_between(
 ) -> list[Segment]:
     """The lines heard in ``audio`` between ``start`` and ``end`` alone, on its timeline;
     none if what was heard is not speech (a loop, more text than the time allows)."""
+    heard = _heard_alone(transcriber, audio, start, end, language)
+    return [] if any(transcript_problem(s.text, s.duration, language) for s in heard) else heard
+
+
+def _heard_alone(
+    transcriber: Transcriber, audio: Audio, start: float, end: float, language: str
+) -> list[Segment]:
+    """The lines heard in ``audio`` between ``start`` and ``end`` (CLIP_PAD_SEC either
+    side) transcribed on their own, on ``audio``'s timeline."""
     first = max(0.0, start - CLIP_PAD_SEC)
     rate = audio.sample_rate
     piece = Audio(audio.samples[:, int(first * rate) : int((end + CLIP_PAD_SEC) * rate)], rate)
-    heard = transcriber.transcribe(piece, language=language).segments
-    if any(transcript_problem(s.text, s.duration, language) for s in heard):
-        return []
     return [
         replace(s, start=round(s.start + first, 3), end=round(s.end + first, 3),
                 words=tuple(replace(w, start=round(w.start + first, 3),
                                     end=round(w.end + first, 3)) for w in s.words))
-        for s in heard if s.text.strip()
+        for s in transcriber.transcribe(piece, language=language).segments if s.text.strip()
     ]  # fmt: skip
