@@ -88,8 +88,9 @@ class LlmTranslator(ChatTranslator):
         batch_size: sequences decoded together (lines, or lines times their beams).
         batch_tokens: prompt tokens read together (sequences times the longest prompt);
             CTranslate2 holds logits over the whole vocabulary for each while reading
-            (measured: 8 prompts of 69 tokens +490 MB, of 140 tokens +780 MB). Default 320
-            on the CPU, where that is the process's memory; no bound on CUDA.
+            (measured: 8 prompts of 69 tokens +490 MB, of 140 tokens +780 MB; two lines'
+            four beams each +500 MB). Default 640 on the CPU, where that is the process's
+            memory: long prompts go fewer at a time; no bound on CUDA.
         retries: times an over-budget line is asked again, shorter.
         threads: CPU threads (0 = CTranslate2's default).
         cache: model cache folder (default ``$DUBENGINE_CACHE`` or ``~/.cache/dubengine``).
@@ -124,7 +125,7 @@ class LlmTranslator(ChatTranslator):
         self.load_seconds = time.perf_counter() - started
         self.device = kind
         self.batch_size = batch_size
-        self.batch_tokens = batch_tokens or (320 if kind == "cpu" else 2**31)
+        self.batch_tokens = batch_tokens or (640 if kind == "cpu" else 2**31)
         self.retries = retries
 
     def close(self) -> None:
