@@ -1,10 +1,13 @@
-"""Time spans (start, end) in seconds: what is left of some once others are taken out."""
+"""Time spans (start, end): what is left of some once others are taken out, and near ones
+joined."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 Span = tuple[float, float]
+N = TypeVar("N", int, float)  # seconds, or sample positions
 
 
 def subtract(spans: Iterable[Span], holes: Iterable[Span], shortest: float = 0.0) -> list[Span]:
@@ -18,3 +21,14 @@ def subtract(spans: Iterable[Span], holes: Iterable[Span], shortest: float = 0.0
                       if cut[1] - cut[0] > 0]  # fmt: skip
         left += [p for p in pieces if p[1] - p[0] > shortest]
     return left
+
+
+def joined(spans: Iterable[tuple[N, N]], gap: N) -> list[tuple[N, N]]:
+    """The spans in order, those closer than ``gap`` (or overlapping) as one."""
+    together: list[tuple[N, N]] = []
+    for a, b in sorted(spans):
+        if together and a - together[-1][1] < gap:
+            together[-1] = (together[-1][0], max(b, together[-1][1]))
+        else:
+            together.append((a, b))
+    return together

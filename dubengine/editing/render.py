@@ -16,6 +16,7 @@ import numpy as np
 
 from .._options import AlignOptions
 from .._progress import Progress, ProgressEvent, no_progress
+from .._spans import joined
 from .._types import DEFAULT_SPEAKER, OVERFLOW_SEC, PlacedLine
 from ..media import Audio, MediaInfo, probe, write_output
 from ..pipeline.align import align
@@ -134,7 +135,7 @@ def _runs(mask: np.ndarray, pad: int) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
     runs = [(max(0, int(a) - pad), min(len(mask), int(b) + pad))
             for a, b in zip(edges[::2], edges[1::2], strict=True)]  # fmt: skip
-    return _joined(runs, gap=1)
+    return joined(runs, gap=1)
 
 
 def _mix(project: Project, folder: Path, track: np.ndarray) -> np.ndarray:
@@ -154,7 +155,7 @@ def splice(old: np.ndarray, new: np.ndarray, spans: list[tuple[int, int]]) -> np
     fade = max(1, round(CROSSFADE_SEC * MIX_RATE))
     rise = np.linspace(0, 1, fade + 2, dtype=np.float32)[1:-1]
     n = out.shape[-1]
-    for a, b in _joined(spans, 2 * fade):
+    for a, b in joined(spans, 2 * fade):
         out[..., a:b] = new[..., a:b]
         lo, hi = max(0, a - fade), min(n, b + fade)
         for at, w in ((lo, rise[fade - (a - lo) :]), (b, rise[::-1][: hi - b])):
@@ -164,17 +165,6 @@ def splice(old: np.ndarray, new: np.ndarray, spans: list[tuple[int, int]]) -> np
                 # where the two agree, exactly the old samples (a blend would round them)
                 out[..., part] = np.where(was == now, was, was * (1 - w) + now * w)
     return out
-
-
-def _joined(spans: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
-    """Spans closer than ``gap`` as one, so no cross-fade runs into another span."""
-    joined: list[tuple[int, int]] = []
-    for a, b in sorted(spans):
-        if joined and a - joined[-1][1] < gap:
-            joined[-1] = (joined[-1][0], max(b, joined[-1][1]))
-        else:
-            joined.append((a, b))
-    return joined
 
 
 def _save(path: Path, samples: np.ndarray) -> None:

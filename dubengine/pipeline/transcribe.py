@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from .._errors import MediaError
 from .._guards import MARK, clip, collapse_loops, transcript_problem
 from .._progress import Progress
-from .._spans import subtract
+from .._spans import joined, subtract
 from .._types import Segment, Transcript, Word
 from ..diarization import exclusive
 from ..media.decode import Audio
@@ -119,13 +119,7 @@ def _words_around(
     """The words heard in ``audio`` around each line (a second either side; near lines
     heard together): a doubtful line costs its own seconds heard again, not the input's
     (measured: one line of a 60 s input, 5.1 s heard whole)."""
-    spans: list[list[float]] = []
-    for line in lines:
-        start, end = line.start - AGAIN_PAD_SEC, line.end + AGAIN_PAD_SEC
-        if spans and start <= spans[-1][1]:
-            spans[-1][1] = end
-        else:
-            spans.append([start, end])
+    spans = joined([(s.start - AGAIN_PAD_SEC, s.end + AGAIN_PAD_SEC) for s in lines], 0.0)
     # each line is judged on its own words (guarded), so a neighbour's loop loses nothing
     heard = [s for start, end in spans
              for s in _heard_alone(transcriber, audio, start, end, language)]  # fmt: skip
