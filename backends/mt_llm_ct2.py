@@ -152,11 +152,11 @@ class LlmTranslator(ChatTranslator):
         tokens = [self._tokens(chatml(p) + "<|im_start|>assistant\n") for p in prompts]
         newline = self._tokens("\n")
         out: dict[int, list[str]] = {}
-        sizes = (self.batch_size, self.batch_tokens)
-        for batch in batches([len(t) for t in tokens], hypotheses, *sizes):
-            longest = len(tokens[batch[-1]])
+        lengths = [len(t) for t in tokens]
+        for batch in batches(lengths, hypotheses, self.batch_size, self.batch_tokens):
+            longest = lengths[batch[-1]]
             results = self._generator.generate_batch(
-                [newline * (longest - len(tokens[i])) + tokens[i] for i in batch],
+                [newline * (longest - lengths[i]) + tokens[i] for i in batch],
                 static_prompt=static_tokens,
                 max_length=min(256, 2 * max(budgets[i] for i in batch) + 16),
                 beam_size=hypotheses,
