@@ -118,18 +118,22 @@ class ChatTranslator:
         budgets: list[int],
     ) -> list[str]:  # fmt: skip
         """A small model sometimes answers a garbled line with an apology and a refusal, and
-        does again when asked the same way: those lines are asked afresh in the brief form."""
-        refused = [i for i, t in enumerate(texts)
-                   if refuses(t, target) and not refuses(segments[i].text, source)]  # fmt: skip
-        if not refused:
-            return texts
-        asked = [budgets[i] for i in refused]
-        candidates = self._shorter([segments[i] for i in refused], source, target, asked)
+        does again when asked the same way, or in the brief form. Given the line in quotes,
+        as text to translate rather than a request to answer, it translates it (measured:
+        "I said, you know, I heard of these." refused four times in either form, translated
+        in quotes); the brief form is the last try."""
         texts = list(texts)
-        for i, options in zip(refused, candidates, strict=True):
-            usable = [o for o in options if o.strip() and not refuses(o, target)]
-            if usable:
-                texts[i] = best_fit(usable, budgets[i])
+        for ask in (self._quoted, self._shorter):
+            refused = [i for i, t in enumerate(texts)
+                       if refuses(t, target) and not refuses(segments[i].text, source)]  # fmt: skip
+            if not refused:
+                break
+            asked = [budgets[i] for i in refused]
+            candidates = ask([segments[i] for i in refused], source, target, asked)
+            for i, options in zip(refused, candidates, strict=True):
+                usable = [o for o in options if o.strip() and not refuses(o, target)]
+                if usable:
+                    texts[i] = best_fit(usable, budgets[i])
         return texts
 
     def shorten(
@@ -156,6 +160,13 @@ class ChatTranslator:
         """Four candidates per line, translated afresh as "very short" within ``asked``."""
         prompts = [request(s.text, n) for s, n in zip(segments, asked, strict=True)]
         return self.complete(brief_static(source, target), prompts, asked, hypotheses=4)
+
+    def _quoted(
+        self, segments: Sequence[Segment], source: str, target: str, asked: list[int]
+    ) -> list[list[str]]:
+        """Four candidates per line, the line given in quotes, without its neighbours."""
+        prompts = [request(f'"{s.text}"', n) for s, n in zip(segments, asked, strict=True)]
+        return self.complete(translate_static(source, target), prompts, asked, hypotheses=4)
 
 
 def check_language(code: str) -> None:

@@ -98,6 +98,18 @@ def test_source_and_timing_are_kept(translations):
     assert translations["fr"].target_language == "fr"
 
 
+def test_a_line_the_model_refuses_to_translate_is_translated_all_the_same(translator):
+    """The shared conversation's garbled line: asked plainly, or briefly, the embedded model
+    answers "Lo siento, pero no puedo ayudar" with every beam; that must not be spoken."""
+    from dubengine._guards import refuses
+
+    line = Transcript("en", (Segment(0, 11.22, 12.38, "I said, you know, I heard of these."),))
+    spanish = translator.translate(line, "es").segments[0].translation or ""
+    print(f"{line.segments[0].text!r} -> {spanish!r}")
+    assert spanish.strip() and not refuses(spanish, "es")
+    assert "sabes" in spanish.lower()  # the line itself, not another answer
+
+
 def test_prompts_are_read_in_batches_of_like_length_within_sequences_and_tokens():
     from dubengine.backends.mt_llm_ct2 import batches
 
