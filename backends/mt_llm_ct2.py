@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from dubengine._budget import clean_translation
 from dubengine._chat_translation import ChatTranslator, Message
@@ -28,7 +29,8 @@ from dubengine.models import QWEN_GGUF, cache_dir, ensure_model
 log = logging.getLogger("dubengine")
 
 END_TOKENS = ["<|im_end|>", "<|endoftext|>"]
-CONVERTED_NAME = "qwen2.5-coder-1.5b-instruct-ct2-int8"
+# "tied": converted with one embedding matrix (see _convert); an older conversion had two
+CONVERTED_NAME = "qwen2.5-coder-1.5b-instruct-ct2-int8-tied"
 
 
 def converted_model(cache: str | os.PathLike[str] | None = None) -> Path:
@@ -68,6 +70,7 @@ def _convert(gguf: Path, work: Path) -> None:
         quantization_config=GgufConfig(dequantize=True),
         low_cpu_mem_usage=True,
     )
+    _tie_embeddings(model)
     model.save_pretrained(str(hf))
     del model
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
@@ -76,6 +79,16 @@ def _convert(gguf: Path, work: Path) -> None:
         str(hf), copy_files=["tokenizer.json"], load_as_float16=True, low_cpu_mem_usage=True
     )
     converter.convert(str(work / "ct2"), quantization="int8")
+
+
+def _tie_embeddings(model: Any) -> None:
+    """Qwen2.5 ties its input embedding to its output projection; the GGUF keeps the matrix
+    twice, quantized two ways (Q4_K and Q6_K; per row cosine 0.997). One copy, the finer,
+    made equal to the other, is one copy for CTranslate2 (it aliases equal variables): 233 MB
+    less on disk and loaded."""
+    output = model.get_output_embeddings().weight
+    if model.get_input_embeddings().weight.shape == output.shape:
+        model.get_input_embeddings().weight.data.copy_(output.data)
 
 
 class LlmTranslator(ChatTranslator):

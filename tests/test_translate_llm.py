@@ -110,6 +110,15 @@ def test_a_line_the_model_refuses_to_translate_is_translated_all_the_same(transl
     assert "sabes" in spanish.lower()  # the line itself, not another answer
 
 
+def test_the_vocabulary_matrix_is_held_once(translator):
+    """Upstream, the input embedding and the output projection are one matrix (151936 x 1536,
+    233 MB at int8); the GGUF holds it twice and the converted model must not: 1.78 GB on
+    disk with both copies, 1.55 GB with one."""
+    from dubengine.backends.mt_llm_ct2 import converted_model
+
+    assert (converted_model() / "model.bin").stat().st_size < 1.6e9
+
+
 def test_prompts_are_read_in_batches_of_like_length_within_sequences_and_tokens():
     from dubengine.backends.mt_llm_ct2 import batches
 
