@@ -184,3 +184,28 @@ def test_a_chat_translator_asks_again_in_another_form_when_it_gets_a_refusal():
              Segment(1, 1.2, 4.0, "I said you know this is Diane in New Jersey."))  # fmt: skip
     out = Refusing().translate(Transcript("en", lines), "es")
     assert [s.translation for s in out.segments] == ["Hola.", "Es Diane, de Nueva Jersey."]
+
+
+@pytest.mark.slow
+def test_a_right_line_on_squeezed_times_keeps_every_word_and_gets_its_times_back(transcriber):
+    """Whisper can put a right line on too short a span: "faster than speech" is then its
+    times' fault, not its text's. Heard again, the line keeps all its words (taking only
+    those inside the squeezed span lost the first) and the times its words were heard at."""
+    from dubengine.pipeline.transcribe import guarded
+
+    audio = decode_audio(require(SPEECH / "two_speakers_en.wav"), 16_000, 1)
+    transcript = transcriber.transcribe(audio, language="en")
+    lines = transcript.segments
+    k = max(range(1, len(lines) - 1), key=lambda i: len(lines[i].text.split()))
+    line = lines[k]
+    squeezed = replace(line, start=line.start + 0.6 * line.duration, words=())
+    doubtful = replace(transcript, segments=(*lines[:k], squeezed, *lines[k + 1 :]))
+    warnings: list[str] = []
+    fixed = guarded(doubtful, lambda: audio, transcriber, warnings.append).segments[k]
+    print(line, squeezed, fixed, warnings, sep="\n")
+    assert len(warnings) == 1 and "faster than speech" in warnings[0]
+    assert "says the same" in warnings[0]
+    assert fixed.text == line.text  # every word, none lost at the squeezed edge
+    # a first word after a pause is timed up to half a second early, heard alone or not
+    assert fixed.start == pytest.approx(line.start, abs=0.6)
+    assert fixed.end == pytest.approx(line.end, abs=0.3)

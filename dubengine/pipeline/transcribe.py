@@ -4,8 +4,11 @@ into lines of one speaker each."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from difflib import SequenceMatcher
 
 from .._errors import MediaError
 from .._guards import MARK, clip, collapse_loops, transcript_problem
@@ -23,6 +26,8 @@ MISSED_SEC = 1.5  # speech this long without a line was skipped, not paused over
 CLIP_PAD_SEC = 0.2  # around a span heard again on its own
 # around a doubtful line heard again (a second, with CLIP_PAD_SEC): whole edge words, context
 AGAIN_PAD_SEC = 0.8
+REACH_SEC = 3.0  # the furthest a doubtful line's words are looked for beyond its times
+SAME_WORDS = 0.8  # share of a doubtful line's words heard again that makes it the same line
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +96,25 @@ def guarded(
         return transcript
     words: list[Word] = []
     if (original := mixture()) is not None:
-        doubtful = [s for s in transcript.segments if s.id in bad]
+        lines = transcript.segments
+        doubtful = [_around(lines, k) for k, s in enumerate(lines) if s.id in bad]
         words = _words_around(transcriber, original, doubtful, language)
     segments = []
-    for line in transcript.segments:
+    for k, line in enumerate(transcript.segments):
         if line.id not in bad:
             segments.append(line)
             continue
-        heard = tuple(w for w in words if line.start <= (w.start + w.end) / 2 <= line.end)
-        text = "".join(w.text for w in heard).strip()
         where = (
             f"{MARK} line at {line.start:.1f}-{line.end:.1f} s {clip(line.text)!r} {bad[line.id]}"
         )
+        retimed = _retimed(transcript.segments, k, words)
+        if retimed and transcript_problem(line.text, retimed.duration, language) is None:
+            warn(f"{where}; the original mixture says the same over {retimed.start:.1f}-"
+                 f"{retimed.end:.1f} s: its text kept, on those times")  # fmt: skip
+            segments.append(retimed)
+            continue
+        heard = tuple(w for w in words if line.start <= (w.start + w.end) / 2 <= line.end)
+        text = "".join(w.text for w in heard).strip()
         if heard and transcript_problem(text, line.duration, language) is None:
             warn(f"{where}; heard again from the original mixture: {clip(text)!r}")
             segments.append(replace(line, text=text, words=heard))
@@ -113,13 +125,52 @@ def guarded(
     return replace(transcript, segments=tuple(segments))
 
 
+def _retimed(lines: Sequence[Segment], k: int, words: Sequence[Word]) -> Segment | None:
+    """Line ``k`` on the times of the words heard again that say its own text (most of its
+    words, in order, in about as many), or None when they say something else. Whisper can
+    squeeze a right line's times into too short a span; taking the words inside that span
+    would lose the ones outside it (measured: "I didn't know you were there." in 0.8 s came
+    back as "didn't know you were there.")."""
+    line = lines[k]
+    low = lines[k - 1].start if k else 0.0  # never before the line before, nor past the next
+    high = lines[k + 1].end if k + 1 < len(lines) else math.inf
+    around = _around(lines, k)
+    near = [w for w in words if low <= w.start and w.end <= high
+            and around[0] <= (w.start + w.end) / 2 <= around[1]]  # fmt: skip
+    # one entry per word heard, so that a match's indices are the words' (none if no letters)
+    said, heard = _plain_words(line.text), [" ".join(_plain_words(w.text)) for w in near]
+    found = [b for b in SequenceMatcher(None, said, heard, autojunk=False).get_matching_blocks()
+             if b.size]  # fmt: skip
+    if not said or not found or sum(b.size for b in found) < SAME_WORDS * len(said):
+        return None
+    first, last = found[0].b, found[-1].b + found[-1].size
+    if last - first > len(said) + 2:
+        return None  # scattered over the neighbours' words, not one run
+    run = tuple(near[first:last])
+    return replace(line, start=run[0].start, end=run[-1].end, words=run)
+
+
+def _plain_words(text: str) -> list[str]:
+    return [w for w in (re.sub(r"[^\w']", "", w.lower()) for w in text.split()) if w]
+
+
+def _around(lines: Sequence[Segment], k: int) -> tuple[float, float]:
+    """Where line ``k`` may really be: a second either side, or up to its neighbours where
+    they are further (its times may be squeezed), but not more than REACH_SEC."""
+    line = lines[k]
+    before = lines[k - 1].end if k else 0.0
+    after = lines[k + 1].start if k + 1 < len(lines) else line.end
+    return (max(min(line.start - AGAIN_PAD_SEC, before), line.start - REACH_SEC),
+            min(max(line.end + AGAIN_PAD_SEC, after), line.end + REACH_SEC))  # fmt: skip
+
+
 def _words_around(
-    transcriber: Transcriber, audio: Audio, lines: list[Segment], language: str
+    transcriber: Transcriber, audio: Audio, around: list[tuple[float, float]], language: str
 ) -> list[Word]:
-    """The words heard in ``audio`` around each line (a second either side; near lines
-    heard together): a doubtful line costs its own seconds heard again, not the input's
+    """The words heard in ``audio`` in each span around a doubtful line (near ones heard
+    together): a doubtful line costs its own seconds heard again, not the input's
     (measured: one line of a 60 s input, 5.1 s heard whole)."""
-    spans = joined([(s.start - AGAIN_PAD_SEC, s.end + AGAIN_PAD_SEC) for s in lines], 0.0)
+    spans = joined(around, 0.0)
     # each line is judged on its own words (guarded), so a neighbour's loop loses nothing
     heard = [s for start, end in spans
              for s in _heard_alone(transcriber, audio, start, end, language)]  # fmt: skip
