@@ -29,14 +29,16 @@ from dubengine.models import QWEN_GGUF, cache_dir, ensure_model
 log = logging.getLogger("dubengine")
 
 END_TOKENS = ["<|im_end|>", "<|endoftext|>"]
-# "tied": converted with one embedding matrix (see _convert); an older conversion had two
+# "tied": converted with one embedding matrix (see _convert); the older conversion had two
 CONVERTED_NAME = "qwen2.5-coder-1.5b-instruct-ct2-int8-tied"
+REPLACED_NAME = "qwen2.5-coder-1.5b-instruct-ct2-int8"  # 1.78 GB, removed once replaced
 
 
 def converted_model(cache: str | os.PathLike[str] | None = None) -> Path:
     """The CTranslate2 int8 model, converted from the packaged GGUF on first use."""
     gguf_dir = ensure_model(QWEN_GGUF, cache)
-    target = cache_dir(cache) / "models" / f"{CONVERTED_NAME}-{gguf_dir.name.rsplit('-', 1)[1]}"
+    digest = gguf_dir.name.rsplit("-", 1)[1]
+    target = cache_dir(cache) / "models" / f"{CONVERTED_NAME}-{digest}"
     if (target / "model.bin").is_file() and (target / "tokenizer.json").is_file():
         return target
     log.warning("converting the translation model for CTranslate2 (once; about 2 minutes)")
@@ -49,6 +51,7 @@ def converted_model(cache: str | os.PathLike[str] | None = None) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     if not (target / "model.bin").is_file():
         raise ModelNotInstalled(f"converting {gguf_dir} to CTranslate2 failed")
+    shutil.rmtree(target.parent / f"{REPLACED_NAME}-{digest}", ignore_errors=True)
     return target
 
 
