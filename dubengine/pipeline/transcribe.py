@@ -147,7 +147,10 @@ def _retimed(lines: Sequence[Segment], k: int, words: Sequence[Word]) -> Segment
     if last - first > len(said) + 2:
         return None  # scattered over the neighbours' words, not one run
     run = tuple(near[first:last])
-    return replace(line, start=run[0].start, end=run[-1].end, words=run)
+    # lines of one transcriber do not overlap: a word heard over a neighbour's edge is cut
+    start = max(run[0].start, lines[k - 1].end if k else 0.0)
+    end = min(run[-1].end, lines[k + 1].start if k + 1 < len(lines) else math.inf)
+    return replace(line, start=start, end=end, words=run) if end > start else None
 
 
 def _plain_words(text: str) -> list[str]:
