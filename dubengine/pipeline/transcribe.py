@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 
 from .._errors import MediaError
-from .._guards import MARK, clip, collapse_loops, transcript_problem
+from .._guards import MARK, clip, collapse_loops, transcript_problem, units
 from .._progress import Progress
 from .._spans import joined, subtract
 from .._types import Segment, Transcript, Word
@@ -94,20 +93,20 @@ def guarded(
            if (p := transcript_problem(s.text, s.duration, language))}  # fmt: skip
     if not bad:
         return transcript
+    lines = transcript.segments
     words: list[Word] = []
     if (original := mixture()) is not None:
-        lines = transcript.segments
         doubtful = [_around(lines, k) for k, s in enumerate(lines) if s.id in bad]
         words = _words_around(transcriber, original, doubtful, language)
     segments = []
-    for k, line in enumerate(transcript.segments):
+    for k, line in enumerate(lines):
         if line.id not in bad:
             segments.append(line)
             continue
         where = (
             f"{MARK} line at {line.start:.1f}-{line.end:.1f} s {clip(line.text)!r} {bad[line.id]}"
         )
-        retimed = _retimed(transcript.segments, k, words)
+        retimed = _retimed(lines, k, words, language)
         if retimed and transcript_problem(line.text, retimed.duration, language) is None:
             warn(f"{where}; the original mixture says the same over {retimed.start:.1f}-"
                  f"{retimed.end:.1f} s: its text kept, on those times")  # fmt: skip
@@ -125,7 +124,9 @@ def guarded(
     return replace(transcript, segments=tuple(segments))
 
 
-def _retimed(lines: Sequence[Segment], k: int, words: Sequence[Word]) -> Segment | None:
+def _retimed(
+    lines: Sequence[Segment], k: int, words: Sequence[Word], language: str
+) -> Segment | None:
     """Line ``k`` on the times of the words heard again that say its own text (most of its
     words, in order, in about as many), or None when they say something else. Whisper can
     squeeze a right line's times into too short a span; taking the words inside that span
@@ -138,7 +139,7 @@ def _retimed(lines: Sequence[Segment], k: int, words: Sequence[Word]) -> Segment
     near = [w for w in words if low <= w.start and w.end <= high
             and around[0] <= (w.start + w.end) / 2 <= around[1]]  # fmt: skip
     # one entry per word heard, so that a match's indices are the words' (none if no letters)
-    said, heard = _plain_words(line.text), [" ".join(_plain_words(w.text)) for w in near]
+    said, heard = units(line.text, language), [" ".join(units(w.text, language)) for w in near]
     found = [b for b in SequenceMatcher(None, said, heard, autojunk=False).get_matching_blocks()
              if b.size]  # fmt: skip
     if not said or not found or sum(b.size for b in found) < SAME_WORDS * len(said):
@@ -151,10 +152,6 @@ def _retimed(lines: Sequence[Segment], k: int, words: Sequence[Word]) -> Segment
     start = max(run[0].start, lines[k - 1].end if k else 0.0)
     end = min(run[-1].end, lines[k + 1].start if k + 1 < len(lines) else math.inf)
     return replace(line, start=start, end=end, words=run) if end > start else None
-
-
-def _plain_words(text: str) -> list[str]:
-    return [w for w in (re.sub(r"[^\w']", "", w.lower()) for w in text.split()) if w]
 
 
 def _around(lines: Sequence[Segment], k: int) -> tuple[float, float]:
