@@ -8,13 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from dubengine._device import resolve_device
-from dubengine._errors import ModelNotInstalled
-from dubengine._progress import Progress, ProgressEvent, no_progress
-from dubengine._types import LANGUAGES, Transcript, Word
 from dubengine.media.decode import Audio
-from dubengine.models import WHISPER_BASE, ensure_model
-from dubengine.pipeline.lines import words_to_lines
+from dubengine.toolkit import (
+    LANGUAGES,
+    ModelNotInstalled,
+    Progress,
+    ProgressEvent,
+    Transcript,
+    Word,
+    no_progress,
+)
+from dubengine.toolkit.device import resolve_device
+from dubengine.toolkit.lines import words_to_lines
+from dubengine.weights import WHISPER_BASE, ensure_model
 
 SAMPLE_RATE = 16_000
 # Greedy, then one warmer retry: garbage audio cannot loop through six temperatures.

@@ -13,12 +13,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dubengine._device import torch_device
-from dubengine._errors import BackendUnavailable, InvalidOption, ModelNotInstalled
-from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
 from dubengine.protocols import Turn
+from dubengine.toolkit import (
+    BackendUnavailable,
+    InvalidOption,
+    ModelNotInstalled,
+    Progress,
+    ProgressEvent,
+    no_progress,
+)
+from dubengine.toolkit.device import torch_device
 
 SAMPLE_RATE = 16_000
 INSTALL_HINT = "pip install 'dubengine[pyannote]'"

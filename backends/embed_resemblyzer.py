@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from dubengine._device import torch_device
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
+from dubengine.toolkit.device import torch_device
 
 SAMPLE_RATE = 16_000
 

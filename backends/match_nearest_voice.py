@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from dubengine._voicing import adjust_voice, analyse, median_f0, semitones, speak_as
 from dubengine.media.decode import Audio
-from dubengine.models import cache_dir
 from dubengine.protocols import Embedder, Voice
 from dubengine.registry import create_backend
 from dubengine.samples import SENTENCES
+from dubengine.toolkit.voicing import adjust_voice, analyse, median_f0, semitones, speak_as
+from dubengine.weights import cache_dir
 
 ACCENT_SEMITONES = 3.0
 CACHE_VERSION = 2
@@ -97,8 +97,11 @@ class NearestVoiceMatcher:
             if primary[speaker] in keep and primary[speaker] not in taken:
                 continue
             second = [v for v in allowed if v in foreign and voice_gender(v) == genders[speaker]]
-            free = ([v for v in keep if v not in taken] or [v for v in second if v not in taken]
-                    or list(keep))  # fmt: skip
+            free = (
+                [v for v in keep if v not in taken]
+                or [v for v in second if v not in taken]
+                or list(keep)
+            )
             primary[speaker] = max(free, key=lambda v: similarity[speaker][v])
         # reduce_accent, or voices that are all foreign to the language: a smaller pitch
         # move, no formant warp, no blend (measured: JFK in ru moved 9 semitones and warped
@@ -118,16 +121,25 @@ class NearestVoiceMatcher:
                 spare = [v for v in same if v != primary[speaker] and v not in others]
                 blend_with = max(spare, key=lambda v: similarity[speaker][v], default=None)
             voices[speaker] = self._refine(
-                synthesizer, language, primary[speaker], blend_with, targets[speaker],
-                pitches[speaker], stock, ACCENT_SEMITONES if gentle else limit,
+                synthesizer,
+                language,
+                primary[speaker],
+                blend_with,
+                targets[speaker],
+                pitches[speaker],
+                stock,
+                ACCENT_SEMITONES if gentle else limit,
                 (1.0,) if gentle else self.formants,
-            )  # fmt: skip
+            )
         return self._keep_apart(voices, synthesizer, language, targets, limit)
 
     def _genders(
-        self, targets: dict[str, np.ndarray], pitches: dict[str, float | None],
-        synthesizer: Any, stock: dict[str, dict[str, Any]],
-    ) -> dict[str, str | None]:  # fmt: skip
+        self,
+        targets: dict[str, np.ndarray],
+        pitches: dict[str, float | None],
+        synthesizer: Any,
+        stock: dict[str, dict[str, Any]],
+    ) -> dict[str, str | None]:
         """Each speaker's gender as the voices they are nearest tell it: the English voices
         when there are many (13 male, 15 female: a fair vote), else the candidates."""
         many = len(synthesizer.voices()) > len(stock) and hasattr(synthesizer, "candidate_voices")
@@ -261,8 +273,9 @@ def _gender(similarity: dict[str, float], pitch: float | None) -> str | None:
     a median F0 of 218 Hz, but every embedding puts him nearer the male voices."""
     best = {}
     for gender in "mf":
-        scores = sorted((v for k, v in similarity.items() if voice_gender(k) == gender),
-                        reverse=True)[:3]  # fmt: skip
+        scores = sorted(
+            (v for k, v in similarity.items() if voice_gender(k) == gender), reverse=True
+        )[:3]
         best[gender] = float(np.mean(scores)) if scores else None
     if best["m"] is not None and best["f"] is not None and abs(best["m"] - best["f"]) > 0.03:
         return "m" if best["m"] > best["f"] else "f"

@@ -17,11 +17,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from dubengine._budget import best_fit, line_budgets
-from dubengine._device import resolve_device
-from dubengine._errors import ModelNotInstalled, UnsupportedLanguage
-from dubengine._progress import Progress, ProgressEvent, no_progress
-from dubengine._types import LANGUAGES, Segment, Transcript
+from dubengine.toolkit import (
+    LANGUAGES,
+    ModelNotInstalled,
+    Progress,
+    ProgressEvent,
+    Segment,
+    Transcript,
+    UnsupportedLanguage,
+    no_progress,
+)
+from dubengine.toolkit.budget import Paces, best_fit, line_budgets
+from dubengine.toolkit.device import resolve_device
 
 NLLB_CODES = {
     "en": "eng_Latn",
@@ -114,10 +121,14 @@ class Seq2SeqTranslator:
         self.batch_size = batch_size
 
     def translate(
-        self, transcript: Transcript, target: str, progress: Progress = no_progress
+        self,
+        transcript: Transcript,
+        target: str,
+        progress: Progress = no_progress,
+        paces: Paces | None = None,
     ) -> Transcript:
         segments = transcript.segments
-        budgets = line_budgets(transcript, target)
+        budgets = line_budgets(transcript, target, paces)
         texts: list[str] = []
         for start in range(0, len(segments), self.batch_size):
             batch = segments[start : start + self.batch_size]

@@ -18,13 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dubengine._budget import clean_translation
-from dubengine._chat_translation import ChatTranslator, Message
-from dubengine._device import resolve_device
-from dubengine._errors import ModelNotInstalled
-from dubengine._measure import trim_heap
-from dubengine._progress import Progress, ProgressEvent, no_progress
-from dubengine.models import QWEN_GGUF, cache_dir, ensure_model
+from dubengine.toolkit import ModelNotInstalled, Progress, ProgressEvent, no_progress, trim_heap
+from dubengine.toolkit.budget import clean_translation
+from dubengine.toolkit.chat import ChatTranslator, Message
+from dubengine.toolkit.device import resolve_device
+from dubengine.weights import QWEN_GGUF, cache_dir, ensure_model
 
 log = logging.getLogger("dubengine")
 

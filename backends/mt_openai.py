@@ -1,6 +1,6 @@
 """Translator: a local OpenAI-compatible chat server (Ollama, vLLM, llama.cpp's server, LM
 Studio) through ``POST {base_url}/chat/completions``, with the embedded translator's prompts,
-length budgets, retries and shortening (``dubengine._chat_translation``).
+length budgets, retries and shortening (``dubengine.toolkit.chat``).
 
 Only loopback addresses are asked by default (a dub's lines go to that server); a server on
 a trusted network is named in ``trusted_networks``. A server that is down, slow or answering
@@ -20,10 +20,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dubengine._budget import clean_translation
-from dubengine._chat_translation import ChatTranslator, Message
-from dubengine._errors import InvalidOption, ProcessingFailed
-from dubengine._progress import Progress, ProgressEvent, no_progress
+from dubengine.toolkit import InvalidOption, ProcessingFailed, Progress, ProgressEvent, no_progress
+from dubengine.toolkit.budget import clean_translation
+from dubengine.toolkit.chat import ChatTranslator, Message
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -89,8 +88,12 @@ class OpenAITranslator(ChatTranslator):
         self._client.close()
 
     def _ask(self, messages: list[Message], max_tokens: int, n: int) -> list[str]:
-        body: dict[str, Any] = {"model": self.model, "messages": messages,
-                                "max_tokens": min(256, max_tokens), "temperature": 0.0}  # fmt: skip
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": min(256, max_tokens),
+            "temperature": 0.0,
+        }
         if n > 1:  # several candidates: sampled (a server that ignores n gives one)
             body |= {"n": n, "temperature": 0.7}
         answer = self._post(body)

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from dubengine._chunks import in_chunks
-from dubengine._device import torch_device
-from dubengine._errors import InvalidOption, ModelNotInstalled
-from dubengine._progress import Progress, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
 from dubengine.protocols import Stems
+from dubengine.toolkit import InvalidOption, ModelNotInstalled, Progress, no_progress
+from dubengine.toolkit.chunks import in_chunks
+from dubengine.toolkit.device import torch_device
 
 SPEECH_SOURCE = "vocals"
 
@@ -93,9 +92,14 @@ class DemucsSeparator:
         mean, std = mono.mean(), mono.std() + 1e-8  # Demucs expects normalised input
         with torch.inference_mode():
             out = apply_model(
-                self._model, ((wav - mean) / std)[None], shifts=self._shifts, split=True,
-                overlap=0.25, progress=False, device=self._device,
-            )[0]  # fmt: skip
+                self._model,
+                ((wav - mean) / std)[None],
+                shifts=self._shifts,
+                split=True,
+                overlap=0.25,
+                progress=False,
+                device=self._device,
+            )[0]
         return (out * std + mean).cpu().numpy()
 
     def _speech_and_rest(self, piece: np.ndarray) -> np.ndarray:

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dubengine._chunks import in_chunks
-from dubengine._device import torch_device
-from dubengine._errors import ModelNotInstalled
-from dubengine._progress import Progress, no_progress
 from dubengine.media.decode import Audio
 from dubengine.media.resample import resample
 from dubengine.protocols import Stems
+from dubengine.toolkit import ModelNotInstalled, Progress, no_progress
+from dubengine.toolkit.chunks import in_chunks
+from dubengine.toolkit.device import torch_device
 
 SAMPLE_RATE = 44_100
 N_FFT = 4096
@@ -129,9 +128,14 @@ class SpleeterSeparator:
         with torch.inference_mode():
             wav = torch.from_numpy(np.ascontiguousarray(piece)).to(self._device)
             stft = torch.stft(
-                wav, N_FFT, HOP, window=self._window, center=True, return_complex=True,
+                wav,
+                N_FFT,
+                HOP,
+                window=self._window,
+                center=True,
+                return_complex=True,
                 pad_mode="constant",
-            )  # fmt: skip
+            )
             frames = stft.shape[-1]
             magnitude = stft[:, :BINS, :].abs()  # (2, BINS, frames)
             padded = -(-frames // FRAMES) * FRAMES

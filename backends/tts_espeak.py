@@ -13,9 +13,13 @@ import wave
 
 import numpy as np
 
-from dubengine._errors import BackendUnavailable, ProcessingFailed, UnsupportedLanguage
-from dubengine._types import ESPEAK_VOICES
 from dubengine.media.decode import Audio
+from dubengine.toolkit import (
+    ESPEAK_VOICES,
+    BackendUnavailable,
+    ProcessingFailed,
+    UnsupportedLanguage,
+)
 
 WORDS_PER_MINUTE = 165  # espeak's own default is 175, a little hurried for dialogue
 

@@ -15,38 +15,66 @@ from pathlib import Path
 
 import numpy as np
 
-from dubengine._device import resolve_device
-from dubengine._errors import DeviceUnavailable, ModelNotInstalled, UnsupportedLanguage
-from dubengine._types import ESPEAK_VOICES
 from dubengine.media.decode import Audio
-from dubengine.models import KOKORO_82M, VOICES_HINT, ensure_model, installed_kokoro_voices
+from dubengine.toolkit import (
+    ESPEAK_VOICES,
+    DeviceUnavailable,
+    ModelNotInstalled,
+    UnsupportedLanguage,
+)
+from dubengine.toolkit.device import resolve_device
+from dubengine.weights import KOKORO_82M, VOICES_HINT, ensure_model, installed_kokoro_voices
 
 SAMPLE_RATE = 24_000
 DEFAULT_VOICE = "jm_kumo"  # measured the most intelligible outside Japanese (see README)
 PACKAGED_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
-NATIVE_PREFIXES = {"en": "ab", "es": "e", "fr": "f", "it": "i", "pt": "p", "zh": "z",
-                   "ja": "j", "hi": "h"}  # fmt: skip
+NATIVE_PREFIXES = {
+    "en": "ab",
+    "es": "e",
+    "fr": "f",
+    "it": "i",
+    "pt": "p",
+    "zh": "z",
+    "ja": "j",
+    "hi": "h",
+}
 # No native voice: the voices Whisper base heard as the language with CER <= 0.1 on the
 # sample sentence (espeak-ng phonemes), most confidently heard first, from
 # `benchmarks/tts_roundtrip.py --voices` (benchmarks/results/tts_voices.json); in ru only
 # those also heard as Russian with p >= 0.9 (jm_kumo 0.98: the voice was never the problem
 # there, the pitch and formant moves on top of it were); jm_kumo was heard as English in de.
 MEASURED_VOICES: dict[str, tuple[str, ...]] = {
-    "de": ("jf_gongitsune", "ff_siwis", "pm_alex", "pf_dora", "bm_george", "im_nicola",
-           "em_alex"),
-    "ru": ("jm_kumo", "hm_omega", "zm_yunjian", "zf_xiaobei", "hf_alpha", "pf_dora",
-           "if_sara", "jf_alpha", "jf_nezumi"),
+    "de": ("jf_gongitsune", "ff_siwis", "pm_alex", "pf_dora", "bm_george", "im_nicola", "em_alex"),
+    "ru": (
+        "jm_kumo",
+        "hm_omega",
+        "zm_yunjian",
+        "zf_xiaobei",
+        "hf_alpha",
+        "pf_dora",
+        "if_sara",
+        "jf_alpha",
+        "jf_nezumi",
+    ),
     "ko": ("hm_omega", "jf_gongitsune", "am_santa", "af_nicole"),  # CER 0.27-0.32: none better
-}  # fmt: skip
+}
 # Where a language has fewer than two native voices of a gender, two speakers of it would
 # share one: the other voices of that gender heard right there join, clearest first
 # (`tts_roundtrip.py --voices es fr --gender f`, 2026-12-02: every sample sentence heard as
 # the language at p >= 0.95, CER 0). Measured for women in es and fr; in fr no voice but
 # ff_siwis is heard as French (the next, bf_lily, at p 0.22).
 SECOND_VOICES: dict[str, tuple[str, ...]] = {
-    "es": ("jf_nezumi", "jf_gongitsune", "hf_alpha", "pf_dora", "if_sara", "hf_beta",
-           "bf_isabella", "ff_siwis"),
-}  # fmt: skip
+    "es": (
+        "jf_nezumi",
+        "jf_gongitsune",
+        "hf_alpha",
+        "pf_dora",
+        "if_sara",
+        "hf_beta",
+        "bf_isabella",
+        "ff_siwis",
+    ),
+}
 # espeak marks words it reads with another language's rules as "(en)word(de)"; Kokoro's
 # vocabulary has parentheses, so the markers would be spoken as noise.
 _SWITCH_MARKER = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")

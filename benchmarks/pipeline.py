@@ -116,8 +116,10 @@ def _gpu_peak(device: str) -> float | None:
 
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return float(out.stdout.split()[0])
     except (OSError, subprocess.CalledProcessError, ValueError, IndexError):
         return None
@@ -132,9 +134,11 @@ def print_row(row: dict) -> None:
         + (f", GPU {row['gpu_peak_mb']:.0f} MB" if row["gpu_peak_mb"] else "")
     )
     methods = ", ".join(f"{n} {m}" for m, n in sorted(row["fit_methods"].items()))
-    print(f"  lines fitted: {methods}; overflow {row['overflow_sec']:.2f} s in all; "
-          f"{row['overflowing']} of {row['lines']} lines over by > 50 ms; "
-          f"mean IoU {row['mean_iou']:.3f}")  # fmt: skip
+    print(
+        f"  lines fitted: {methods}; overflow {row['overflow_sec']:.2f} s in all; "
+        f"{row['overflowing']} of {row['lines']} lines over by > 50 ms; "
+        f"mean IoU {row['mean_iou']:.3f}"
+    )
     print(f"  {'stage':16} {'wall s':>8} {'load s':>8} {'infer s':>8} {'RTF':>7} {'peak MB':>8}")
     for s in row["stages"]:
         print(
@@ -152,16 +156,24 @@ def plot(rows: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(9, 5))
     for device in sorted({r["device"] for r in rows}):
-        mine = sorted((r for r in rows if r["device"] == device and r["variant"] == "default"),
-                      key=lambda r: r["input_sec"])  # fmt: skip
+        mine = sorted(
+            (r for r in rows if r["device"] == device and r["variant"] == "default"),
+            key=lambda r: r["input_sec"],
+        )
         lengths = [r["input_sec"] for r in mine]
         for name in [s["name"] for s in mine[0]["stages"]] if mine else []:
             seconds = [next(s["seconds"] for s in r["stages"] if s["name"] == name) for r in mine]
             ax.plot(lengths, seconds, marker="o", label=f"{device}: {name}")
-        ax.plot(lengths, [r["stages_sec"] for r in mine], "k--", marker="s",
-                label=f"{device}: total")  # fmt: skip
-    ax.plot([0, max(r["input_sec"] for r in rows)], [0, max(r["input_sec"] for r in rows)],
-            ":", color="grey", label="real time")  # fmt: skip
+        ax.plot(
+            lengths, [r["stages_sec"] for r in mine], "k--", marker="s", label=f"{device}: total"
+        )
+    ax.plot(
+        [0, max(r["input_sec"] for r in rows)],
+        [0, max(r["input_sec"] for r in rows)],
+        ":",
+        color="grey",
+        label="real time",
+    )
     ax.set_xlabel("input length (s)")
     ax.set_ylabel("wall time (s)")
     ax.set_title("dubengine: time per stage against input length")
@@ -197,8 +209,10 @@ def main() -> None:
     print("\nhow total time grows with length (default settings):")
     for device in devices:
         for r in (r for r in rows if r["device"] == device and r["variant"] == "default"):
-            print(f"  {device:5} {r['input_sec']:6.0f} s -> {r['stages_sec']:7.1f} s "
-                  f"({r['stages_sec'] / r['input_sec']:.2f} s per input second)")  # fmt: skip
+            print(
+                f"  {device:5} {r['input_sec']:6.0f} s -> {r['stages_sec']:7.1f} s "
+                f"({r['stages_sec'] / r['input_sec']:.2f} s per input second)"
+            )
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out_dir / f"pipeline-{stamp}.json").write_text(json.dumps(rows, indent=1))

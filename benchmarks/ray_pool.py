@@ -86,8 +86,13 @@ def run_variant(name: str, spec: dict, source: Path, jobs: int, target: str) -> 
     if spec["executor"] == "ray":
         ray.init(num_cpus=CPUS, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as data, TreeMemory() as memory:
-        engine = Engine(data, workers=spec["workers"], config=config, executor=spec["executor"],
-                        ray_actor_options={"num_cpus": spec.get("cpus", 1)})  # fmt: skip
+        engine = Engine(
+            data,
+            workers=spec["workers"],
+            config=config,
+            executor=spec["executor"],
+            ray_actor_options={"num_cpus": spec.get("cpus", 1)},
+        )
         try:
             started = time.perf_counter()
             run_batch(engine, source, spec["workers"], target)
@@ -125,14 +130,18 @@ def main() -> None:
     for name in args.variants:
         row = run_variant(name, VARIANTS[name], args.input, args.jobs, args.target)
         rows.append(row)
-        print(f"{name}: warm-up {row['warmup_sec']} s; {row['jobs']} jobs in {row['wall_sec']} s"
-              f" = {row['jobs_per_min']} jobs/min (one job {row['mean_job_sec']} s per worker);"
-              f" peak RSS {row['peak_rss_mb']} MB; loads {row['loads_per_worker']}",
-              flush=True)  # fmt: skip
+        print(
+            f"{name}: warm-up {row['warmup_sec']} s; {row['jobs']} jobs in {row['wall_sec']} s"
+            f" = {row['jobs_per_min']} jobs/min (one job {row['mean_job_sec']} s per worker);"
+            f" peak RSS {row['peak_rss_mb']} MB; loads {row['loads_per_worker']}",
+            flush=True,
+        )
     base = rows[0]["mean_job_sec"] if rows else 0
     for row in rows[1:]:
-        print(f"{row['variant']}: one job {row['mean_job_sec'] / base:.2f}x the in-process time, "
-              f"throughput {row['jobs_per_min'] / rows[0]['jobs_per_min']:.2f}x")  # fmt: skip
+        print(
+            f"{row['variant']}: one job {row['mean_job_sec'] / base:.2f}x the in-process time, "
+            f"throughput {row['jobs_per_min'] / rows[0]['jobs_per_min']:.2f}x"
+        )
     out = ROOT / "benchmarks" / "results" / "ray_pool.json"
     out.write_text(json.dumps({"cpus": CPUS, "input": args.input.name, "rows": rows}, indent=1))
     print(f"wrote {out}")

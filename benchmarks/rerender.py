@@ -25,8 +25,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pipeline import build_input  # noqa: E402
 
-TRANSLATIONS = ("Esta es una frase corregida a mano por una persona.",
-                "Y esta es otra, un poco más corta.")  # fmt: skip
+TRANSLATIONS = (
+    "Esta es una frase corregida a mano por una persona.",
+    "Y esta es otra, un poco más corta.",
+)
 
 
 def timed_render(engine: Any, job_id: str, name: str, full_sec: float) -> dict:
@@ -36,11 +38,15 @@ def timed_render(engine: Any, job_id: str, name: str, full_sec: float) -> dict:
         status = engine.render(job_id, wait=True)
     assert status["state"] == "done", status
     done = engine.get_report(job_id)["render"]
-    return {"variant": name, "wall_sec": round(m.seconds, 2),
-            "share_of_full_dub": round(m.seconds / full_sec, 4), "spoken": len(done["spoken"]),
-            "synthesized": done["synthesized"],
-            "remixed_sec": round(sum(b - a for a, b in done["changed"]), 2),
-            "peak_rss_mb": m.peak_rss_mb}  # fmt: skip
+    return {
+        "variant": name,
+        "wall_sec": round(m.seconds, 2),
+        "share_of_full_dub": round(m.seconds / full_sec, 4),
+        "spoken": len(done["spoken"]),
+        "synthesized": done["synthesized"],
+        "remixed_sec": round(sum(b - a for a, b in done["changed"]), 2),
+        "peak_rss_mb": m.peak_rss_mb,
+    }
 
 
 def main() -> None:
@@ -62,11 +68,16 @@ def main() -> None:
             job = engine.create_job(str(path), args.target)
             assert engine.wait(job.job_id, timeout=3600).status.value == "completed"
         stages = engine.get_report(job.job_id)["stages"]
-        full = {"wall_sec": round(m.seconds, 2), "peak_rss_mb": m.peak_rss_mb,
-                "stages": {s["stage"]: s["seconds"] for s in stages}}  # fmt: skip
+        full = {
+            "wall_sec": round(m.seconds, 2),
+            "peak_rss_mb": m.peak_rss_mb,
+            "stages": {s["stage"]: s["seconds"] for s in stages},
+        }
         lines = engine.segments(job.job_id)["segments"]
-        print(f"full dub of {args.length:.0f} s ({len(lines)} lines): {full['wall_sec']} s, "
-              f"peak RSS {full['peak_rss_mb']:.0f} MB; stages {full['stages']}")  # fmt: skip
+        print(
+            f"full dub of {args.length:.0f} s ({len(lines)} lines): {full['wall_sec']} s, "
+            f"peak RSS {full['peak_rss_mb']:.0f} MB; stages {full['stages']}"
+        )
         middle = len(lines) // 2
         rows = []
         engine.edit_segment(job.job_id, middle, translation=TRANSLATIONS[0])
@@ -77,15 +88,20 @@ def main() -> None:
         engine.edit_segment(job.job_id, middle, end=round(line["end"] - 0.3, 3))
         rows.append(timed_render(engine, job.job_id, "one line's end moved", full["wall_sec"]))
         speaker = line["speaker"]
-        voice = next(v for v in engine.segments(job.job_id)["voices_available"]
-                     if v != engine.segments(job.job_id)["speakers"][speaker]["voice"])  # fmt: skip
+        voice = next(
+            v
+            for v in engine.segments(job.job_id)["voices_available"]
+            if v != engine.segments(job.job_id)["speakers"][speaker]["voice"]
+        )
         engine.set_voice(job.job_id, speaker, voice)
         rows.append(timed_render(engine, job.job_id, f"{speaker} -> {voice}", full["wall_sec"]))
     for row in rows:
-        print(f"  {row['variant']:<26} {row['wall_sec']:6.2f} s = {row['share_of_full_dub']:6.1%}"
-              f" of the full dub; {row['spoken']} lines spoken, {row['synthesized']} "
-              f"synthesized, {row['remixed_sec']:.2f} s re-mixed, "
-              f"peak RSS {row['peak_rss_mb']:.0f} MB")  # fmt: skip
+        print(
+            f"  {row['variant']:<26} {row['wall_sec']:6.2f} s = {row['share_of_full_dub']:6.1%}"
+            f" of the full dub; {row['spoken']} lines spoken, {row['synthesized']} "
+            f"synthesized, {row['remixed_sec']:.2f} s re-mixed, "
+            f"peak RSS {row['peak_rss_mb']:.0f} MB"
+        )
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out = args.out_dir / f"rerender-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({"length": args.length, "full": full, "renders": rows}, indent=1))

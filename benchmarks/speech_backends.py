@@ -23,10 +23,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "data" / "speech"
-CASES = ["transcriber:faster-whisper", "translator:qwen-ct2", "synthesizer:kokoro",
-         "synthesizer:espeak-ng", "separator:spleeter", "separator:spleeter@300",
-         "diarizer:seg3-campp", "diarizer:seg3-campp@300", "diarizer:seg3-campp@600",
-         "diarizer:resemblyzer", "diarizer:resemblyzer@300"]  # fmt: skip
+CASES = [
+    "transcriber:faster-whisper",
+    "translator:qwen-ct2",
+    "synthesizer:kokoro",
+    "synthesizer:espeak-ng",
+    "separator:spleeter",
+    "separator:spleeter@300",
+    "diarizer:seg3-campp",
+    "diarizer:seg3-campp@300",
+    "diarizer:seg3-campp@600",
+    "diarizer:resemblyzer",
+    "diarizer:resemblyzer@300",
+]
 VIDEO = SPEECH.parent / "video"
 LINES = [
     "And so, my fellow Americans, ask not what your country can do for you.",
@@ -124,8 +133,10 @@ def main() -> None:
     for case in args.cases:
         result = subprocess.run(
             [sys.executable, __file__, "--one", case, "--device", args.device],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
         print(_format(rows[-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

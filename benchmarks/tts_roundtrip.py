@@ -32,9 +32,12 @@ def heard_back(asr: Any, speech: Any, text: str, language: str) -> dict[str, obj
     forced = asr.transcribe(audio, language=language)
     heard = " ".join(s.text for s in forced.segments)
     detected = asr.transcribe(audio)
-    return {"cer": round(character_error_rate(text, heard, language), 3),
-            "detected": detected.language, "probability": detected.language_probability,
-            "heard": heard}  # fmt: skip
+    return {
+        "cer": round(character_error_rate(text, heard, language), 3),
+        "detected": detected.language,
+        "probability": detected.language_probability,
+        "heard": heard,
+    }
 
 
 def _voice_table(asr: Any, languages: list[str], gender: str | None, out: Path) -> None:
@@ -49,13 +52,19 @@ def _voice_table(asr: Any, languages: list[str], gender: str | None, out: Path) 
         for voice in tts.voices():
             if gender and voice_gender(voice) != gender:
                 continue
-            heard = [heard_back(asr, tts.synthesize(text, language, voice=voice), text, language)
-                     for text in SENTENCES[language]]  # fmt: skip
-            row = {"language": language, "voice": voice,
-                   "cer": round(sum(h["cer"] for h in heard) / len(heard), 3),
-                   "min_probability": min(h["probability"] if h["detected"] == language else 0.0
-                                          for h in heard),
-                   "heard": [h["heard"] for h in heard]}  # fmt: skip
+            heard = [
+                heard_back(asr, tts.synthesize(text, language, voice=voice), text, language)
+                for text in SENTENCES[language]
+            ]
+            row = {
+                "language": language,
+                "voice": voice,
+                "cer": round(sum(h["cer"] for h in heard) / len(heard), 3),
+                "min_probability": min(
+                    h["probability"] if h["detected"] == language else 0.0 for h in heard
+                ),
+                "heard": [h["heard"] for h in heard],
+            }
             rows.append(row)
             print(
                 f"{language} {voice:14} mean CER {row['cer']:.3f}  "
@@ -70,9 +79,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tts_roundtrip.json"))
     parser.add_argument("--engines", nargs="+", default=["kokoro", "espeak-ng"])
-    parser.add_argument("--voices", nargs="*", metavar="LANG",
-                        help="instead: every Kokoro voice in these languages (default de ru ko), "
-                        "the table behind each language's voice candidates")  # fmt: skip
+    parser.add_argument(
+        "--voices",
+        nargs="*",
+        metavar="LANG",
+        help="instead: every Kokoro voice in these languages (default de ru ko), "
+        "the table behind each language's voice candidates",
+    )
     parser.add_argument("--gender", choices=["f", "m"], help="with --voices: only these voices")
     args = parser.parse_args()
     asr = create_backend("transcriber", "faster-whisper", device="cpu")

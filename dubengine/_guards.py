@@ -19,8 +19,18 @@ MAX_CHARS_PER_SEC = 35.0  # faster than anyone speaks (fast talkers reach 25 in 
 MAX_COMPRESSION = 2.4  # Whisper's own threshold for repetitive output
 NO_SPACES = frozenset({"zh", "ja"})  # written without spaces: characters are the units
 # Characters per source character, against English, for a length check across scripts.
-EXPANSION = {"en": 1.0, "es": 1.15, "fr": 1.2, "de": 1.2, "it": 1.1, "pt": 1.1, "ru": 1.05,
-             "ja": 0.45, "ko": 0.5, "zh": 0.3}  # fmt: skip
+EXPANSION = {
+    "en": 1.0,
+    "es": 1.15,
+    "fr": 1.2,
+    "de": 1.2,
+    "it": 1.1,
+    "pt": 1.1,
+    "ru": 1.05,
+    "ja": 0.45,
+    "ko": 0.5,
+    "zh": 0.3,
+}
 MAX_LENGTH_RATIO = 3.0  # a translation 3x longer or shorter than expected is not one
 # An assistant's apology and refusal, per language: a translation says it only if its source does.
 REFUSALS = {

@@ -42,8 +42,14 @@ SYNTHESIZING = Stage("stage_5", "Synthesizing", 9)
 ALIGNING = Stage("stage_6", "Aligning", 7)
 MIXING = Stage("stage_7", "Mixing", 1)
 STAGES: tuple[Stage, ...] = (
-    SEPARATING, TRANSCRIBING, MATCHING, TRANSLATING, SYNTHESIZING, ALIGNING, MIXING,
-)  # fmt: skip
+    SEPARATING,
+    TRANSCRIBING,
+    MATCHING,
+    TRANSLATING,
+    SYNTHESIZING,
+    ALIGNING,
+    MIXING,
+)
 _BY_KEY = {stage.key: stage for stage in STAGES}
 
 

@@ -17,8 +17,12 @@ def subtract(spans: Iterable[Span], holes: Iterable[Span], shortest: float = 0.0
     for span in spans:
         pieces = [span]
         for start, end in holes:
-            pieces = [cut for a, b in pieces for cut in ((a, min(b, start)), (max(a, end), b))
-                      if cut[1] - cut[0] > 0]  # fmt: skip
+            pieces = [
+                cut
+                for a, b in pieces
+                for cut in ((a, min(b, start)), (max(a, end), b))
+                if cut[1] - cut[0] > 0
+            ]
         left += [p for p in pieces if p[1] - p[0] > shortest]
     return left
 

@@ -32,16 +32,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._device import resolve_device
 from ._errors import DubError, InvalidOption
 from ._options import AlignOptions, PipelineConfig
 from .registry import PROVIDED, ROLES, accepts, backend_class, check_options
+from .toolkit.device import resolve_device
 
 CONFIG_ENV = "DUBENGINE_CONFIG"
-TOP_KEYS = {"device": str, "num_speakers": int, "keep_models_warm": bool,
-            "cache_dir": str, "quality": bool}  # fmt: skip
-ENGINE_KEYS = {"workers": int, "executor": str, "ray_address": str, "num_cpus": float,
-               "num_gpus": float}  # fmt: skip
+TOP_KEYS = {
+    "device": str,
+    "num_speakers": int,
+    "keep_models_warm": bool,
+    "cache_dir": str,
+    "quality": bool,
+}
+ENGINE_KEYS = {
+    "workers": int,
+    "executor": str,
+    "ray_address": str,
+    "num_cpus": float,
+    "num_gpus": float,
+}
 OFF = {"separator": "none", "diarizer": "none", "voice_matcher": "none", "synthesizer": "auto"}
 
 
@@ -112,8 +122,10 @@ def settings_from(data: dict[str, Any], where: str = "config") -> Settings:
 def with_stages(config: PipelineConfig, **chosen: Any) -> PipelineConfig:
     """The CLI's shortcuts over a config: ``transcriber``, ``asr_model``, ``translator``,
     ``mt_model``, ``synthesizer``, ``separator``, ``diarizer`` (None: as configured)."""
-    models = {"transcriber": chosen.pop("asr_model", None),
-              "translator": chosen.pop("mt_model", None)}  # fmt: skip
+    models = {
+        "transcriber": chosen.pop("asr_model", None),
+        "translator": chosen.pop("mt_model", None),
+    }
     for role, name in chosen.items():
         if name is not None:
             config = _with_stage(config, role, {"name": name}, "command line")
@@ -157,8 +169,11 @@ def _defaults(role: str, name: str) -> dict[str, Any]:
     """Each option's default, whose type a configured value must have."""
     parameters = inspect.signature(backend_class(role, name)).parameters
     empty = inspect.Parameter.empty
-    return {key: parameters[key].default for key in accepts(role, name)
-            if key not in PROVIDED and parameters[key].default is not empty}  # fmt: skip
+    return {
+        key: parameters[key].default
+        for key in accepts(role, name)
+        if key not in PROVIDED and parameters[key].default is not empty
+    }
 
 
 def _align(where: str, table: dict[str, Any]) -> AlignOptions:
@@ -184,8 +199,9 @@ def _engine(where: str, table: dict[str, Any]) -> EngineSettings:
         wrong = table["workers"]
         raise InvalidOption(f"{where}: [engine] workers must be 1 or more, not {wrong}")
     resources = {key: float(table[key]) for key in ("num_cpus", "num_gpus") if key in table}
-    return EngineSettings(table.get("workers"), table.get("executor"), table.get("ray_address"),
-                          resources)  # fmt: skip
+    return EngineSettings(
+        table.get("workers"), table.get("executor"), table.get("ray_address"), resources
+    )
 
 
 def _table(where: str, key: str, value: Any) -> dict[str, Any]:

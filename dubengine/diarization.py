@@ -15,6 +15,7 @@ from typing import Any
 from ._errors import InvalidOption
 from ._progress import Progress, no_progress
 from ._types import Turn
+from .toolkit.lines import exclusive
 
 DEFAULT_DIARIZER = "seg3-campp"
 
@@ -50,8 +51,11 @@ def check_speaker_counts(
     num_speakers: int | None, min_speakers: int | None, max_speakers: int | None
 ) -> None:
     """Refuses counts below 1, a min above the max, and a count beside bounds."""
-    for name, value in (("speakers", num_speakers), ("min_speakers", min_speakers),
-                        ("max_speakers", max_speakers)):  # fmt: skip
+    for name, value in (
+        ("speakers", num_speakers),
+        ("min_speakers", min_speakers),
+        ("max_speakers", max_speakers),
+    ):
         if value is not None and (isinstance(value, bool) or value < 1):
             raise InvalidOption(f"{name} must be a whole number of at least 1, not {value!r}")
     if num_speakers is not None and (min_speakers is not None or max_speakers is not None):
@@ -81,7 +85,7 @@ def diarize(
     """
     from ._options import PipelineConfig
     from .media import decode_audio
-    from .pipeline.models import ModelPool
+    from .pipeline.pool import ModelPool
 
     check_speaker_counts(num_speakers, min_speakers, max_speakers)
     audio = decode_audio(Path(path), 16_000, 1)
@@ -90,31 +94,15 @@ def diarize(
     pool = ModelPool(PipelineConfig(device=device, cache_dir=cache_dir, backend_options=options))
     try:
         turns = pool.get("diarizer", diarizer).diarize(
-            audio, num_speakers=num_speakers, progress=progress,
-            min_speakers=min_speakers, max_speakers=max_speakers,
-        )  # fmt: skip
+            audio,
+            num_speakers=num_speakers,
+            progress=progress,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+        )
     finally:
         pool.close()
     return Diarization(tuple(turns), audio.duration, diarizer)
-
-
-def exclusive(turns: Sequence[Turn]) -> tuple[Turn, ...]:
-    """One speaker at a time: where turns overlap, the speaker who already held the floor
-    keeps it (an interjection inside a turn rarely carries the transcribed words)."""
-    ordered = sorted(turns, key=lambda t: (t.start, t.end))
-    out: list[Turn] = []
-    for turn in ordered:
-        start = turn.start
-        if out and out[-1].end > start:
-            holder = out[-1]
-            if holder.end >= turn.end:
-                continue  # wholly inside the holder's turn
-            start = holder.end
-        if out and out[-1].speaker == turn.speaker and start - out[-1].end < 1e-6:
-            out[-1] = Turn(out[-1].start, turn.end, turn.speaker)
-        else:
-            out.append(Turn(start, turn.end, turn.speaker))
-    return tuple(out)
 
 
 def to_rttm(turns: Sequence[Turn], uri: str = "audio") -> str:

@@ -14,9 +14,10 @@ from typing import Any
 from ._options import DubOptions, PipelineConfig
 from ._progress import Progress, no_progress
 from ._types import LineFit, MixReport, StageReport, Transcript, VoiceReport, timing_summary
-from .given import check_within, read_given
+from .editing.project import Project, project_folder, save_project, write_state
+from .given import GivenLines, check_within, read_given
 from .media import Limits, MediaInfo, check_output, output_suffix, validate
-from .pipeline import Pipeline, PipelineResult
+from .pipeline import ClipCache, Pipeline, PipelineResult
 from .subtitles import to_srt, to_vtt
 
 
@@ -38,8 +39,11 @@ class OutputFiles:
         return list(self._items().values())
 
     def _items(self) -> dict[str, Path]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if getattr(self, f.name) is not None}  # fmt: skip
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
 
     def to_dict(self) -> dict[str, str]:
         return {name: str(path) for name, path in self._items().items()}
@@ -147,9 +151,55 @@ def dub(
     check_within(given, info.duration)
     out_path = check_output(Path(out) if out else default_output(info, target), info)
     runner = pipeline or Pipeline(config)
-    result = runner.run(info, checked, out_path, progress, quality=quality, stems=stems,
-                        given=given, editable=editable)  # fmt: skip
-    return write_sidecars(result, info, checked)
+    dubbed, project = dub_media(
+        runner,
+        info,
+        checked,
+        out_path,
+        progress,
+        quality=quality,
+        stems=stems,
+        given=given,
+        editable=editable,
+    )
+    if project is not None:
+        write_state(project_folder(dubbed.output), project)
+    return dubbed
+
+
+def dub_media(
+    pipeline: Pipeline,
+    info: MediaInfo,
+    options: DubOptions,
+    out_path: Path,
+    progress: Progress = no_progress,
+    *,
+    quality: bool = False,
+    stems: bool = False,
+    given: GivenLines | None = None,
+    editable: bool = False,
+) -> tuple[DubResult, Project | None]:
+    """One checked input through ``pipeline``, with its sidecars. ``editable``: what a
+    re-render reads is kept in the project folder beside the output, and the project's
+    state is returned for the caller to keep (the job store, or ``project.json``)."""
+    folder = project_folder(out_path) if editable else None
+    clips = None if folder is None else ClipCache(folder / "clips")
+    result = pipeline.run(
+        info, options, out_path, progress, quality=quality, stems=stems, given=given, clips=clips
+    )
+    project = None
+    if folder is not None:
+        project = save_project(
+            folder,
+            result.artifacts,
+            transcript=result.transcript,
+            input_path=info.path,
+            output=result.output,
+            options=options,
+            duration=info.duration,
+        )
+        result = replace(result, files={**result.files, "project_dir": folder})
+    return write_sidecars(result, info, options), project
 
 
 def default_output(info: MediaInfo, target: str) -> Path:
@@ -160,8 +210,9 @@ def write_sidecars(result: PipelineResult, info: MediaInfo, options: DubOptions)
     """Writes subtitles in both languages (SRT and VTT) and the transcript with the fit
     report beside the output; returns the result naming every file."""
     stem = str(result.output.with_suffix(""))  # "talk.es" for talk.es.mp4
-    files = OutputFiles(**write_subtitles(result.output, result.fits, result.transcript),
-                        **result.files)  # fmt: skip
+    files = OutputFiles(
+        **write_subtitles(result.output, result.fits, result.transcript), **result.files
+    )
     report = to_dub_result(result, info, options, files)
     files = replace(files, transcript_json=write_report(Path(f"{stem}.json"), report.to_dict()))
     return replace(report, files=files)

@@ -29,13 +29,19 @@ class GivenLines:
     translated: bool = False  # every line has its translation: no translation, no shortening
 
     def to_dict(self) -> dict[str, object]:
-        return {"transcript": self.transcript.to_dict(), "has_speakers": self.has_speakers,
-                "translated": self.translated}  # fmt: skip
+        return {
+            "transcript": self.transcript.to_dict(),
+            "has_speakers": self.has_speakers,
+            "translated": self.translated,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> GivenLines:
-        return cls(Transcript.from_dict(data["transcript"]),  # type: ignore[arg-type]
-                   bool(data["has_speakers"]), bool(data["translated"]))  # fmt: skip
+        return cls(
+            Transcript.from_dict(data["transcript"]),  # type: ignore[arg-type]
+            bool(data["has_speakers"]),
+            bool(data["translated"]),
+        )
 
 
 def given_lines(
@@ -63,13 +69,14 @@ def given_lines(
     if source_lang == "auto":
         raise InvalidOption(f"{names[0]} do not say their language: give the source language")
     segments = tuple(
-        Segment(i, start, end, text) for i, (start, end, text) in
-        enumerate(parse_subtitles(subtitles, names[0]))
-    )  # fmt: skip
+        Segment(i, start, end, text)
+        for i, (start, end, text) in enumerate(parse_subtitles(subtitles, names[0]))
+    )
     if translated is not None:
         segments = _with_translations(segments, parse_subtitles(translated, names[1]), names)
-    return GivenLines(Transcript(language=source_lang, segments=segments),
-                      translated=translated is not None)  # fmt: skip
+    return GivenLines(
+        Transcript(language=source_lang, segments=segments), translated=translated is not None
+    )
 
 
 def check_within(given: GivenLines | None, duration: float) -> None:
@@ -78,8 +85,10 @@ def check_within(given: GivenLines | None, duration: float) -> None:
         return
     late = [s for s in given.transcript.segments if s.start >= duration]
     if late:
-        raise InvalidOption(f"cue {late[0].id + 1} starts at {late[0].start:.2f} s, after the "
-                            f"media ends ({duration:.2f} s)")  # fmt: skip
+        raise InvalidOption(
+            f"cue {late[0].id + 1} starts at {late[0].start:.2f} s, after the "
+            f"media ends ({duration:.2f} s)"
+        )
 
 
 def read_given(
@@ -112,8 +121,9 @@ def _earlier_dub(text: str) -> GivenLines | None:
     if not transcript.segments:
         raise InvalidOption("the dub's transcript has no lines")
     if transcript.language not in LANGUAGES:
-        raise InvalidOption(f"the dub's transcript is in an unsupported language: "
-                            f"{transcript.language!r}")  # fmt: skip
+        raise InvalidOption(
+            f"the dub's transcript is in an unsupported language: {transcript.language!r}"
+        )
     translated = all((s.translation or "").strip() for s in transcript.segments)
     return GivenLines(transcript, has_speakers=True, translated=translated)
 
@@ -122,10 +132,14 @@ def _with_translations(
     segments: tuple[Segment, ...], cues: list[Cue], names: tuple[str, str]
 ) -> tuple[Segment, ...]:
     if len(cues) != len(segments):
-        raise InvalidOption(f"{names[1]} have {len(cues)} cues, {names[0]} {len(segments)}: "
-                            "they must be the same cues")  # fmt: skip
+        raise InvalidOption(
+            f"{names[1]} have {len(cues)} cues, {names[0]} {len(segments)}: "
+            "they must be the same cues"
+        )
     for line, (start, end, _) in zip(segments, cues, strict=True):
         if max(abs(start - line.start), abs(end - line.end)) > CUE_TOLERANCE_SEC:
-            raise InvalidOption(f"{names[1]}: cue {line.id + 1} is at {start:.2f}-{end:.2f} s, "
-                                f"its source at {line.start:.2f}-{line.end:.2f} s")  # fmt: skip
+            raise InvalidOption(
+                f"{names[1]}: cue {line.id + 1} is at {start:.2f}-{end:.2f} s, "
+                f"its source at {line.start:.2f}-{line.end:.2f} s"
+            )
     return tuple(replace(s, translation=c[2]) for s, c in zip(segments, cues, strict=True))

@@ -14,9 +14,18 @@ if TYPE_CHECKING:
     from .media.decode import Audio
 
 __all__ = [
-    "CloningSynthesizer", "Diarizer", "Embedder", "Separator", "Stems", "Synthesizer",
-    "Transcriber", "Translator", "Turn", "Voice", "VoiceMatcher",
-]  # fmt: skip
+    "CloningSynthesizer",
+    "Diarizer",
+    "Embedder",
+    "Separator",
+    "Stems",
+    "Synthesizer",
+    "Transcriber",
+    "Translator",
+    "Turn",
+    "Voice",
+    "VoiceMatcher",
+]
 
 
 @runtime_checkable
@@ -99,8 +108,16 @@ class Translator(Protocol):
     """Fills ``Segment.translation`` for every line, each within its length budget."""
 
     def translate(
-        self, transcript: Transcript, target: str, progress: Progress = no_progress
-    ) -> Transcript: ...
+        self,
+        transcript: Transcript,
+        target: str,
+        progress: Progress = no_progress,
+        paces: Mapping[str, float] | None = None,
+    ) -> Transcript:
+        """``paces``: per speaker, the characters a second their voice speaks (measured
+        before translating), so each line's length budget is what that voice says in the
+        line's time; None means the language's average pace."""
+        ...
 
     def shorten(
         self, segments: Sequence[Segment], source: str, target: str, max_chars: Sequence[int]

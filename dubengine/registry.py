@@ -173,7 +173,7 @@ class BackendInfo:
 
 def describe(role: str, name: str, cache: str | None = None) -> BackendInfo:
     """Imports the backend (not its weights) to say whether it can run here."""
-    from .models import EmbeddedModel, weights_status
+    from .weights import EmbeddedModel, weights_status
 
     hint = _registry[role, name][1]
     try:

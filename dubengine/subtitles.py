@@ -70,8 +70,10 @@ def _cue(block: list[tuple[int, str]], vtt: bool, name: str) -> Cue | None:
         return None
     timed = [i for i, (_, line) in enumerate(block) if "-->" in line]
     if not timed or timed[0] > 1:
-        raise InvalidOption(f"{name} line {block[0][0]}: expected a cue's times "
-                            f"('00:00:01,000 --> 00:00:02,500'), got {first[:60]!r}")  # fmt: skip
+        raise InvalidOption(
+            f"{name} line {block[0][0]}: expected a cue's times "
+            f"('00:00:01,000 --> 00:00:02,500'), got {first[:60]!r}"
+        )
     number, timing = block[timed[0]]
     match = _TIMING.match(timing)
     if match is None:

@@ -32,17 +32,30 @@ def qwen_app(translator: Any) -> FastAPI:
         tokens = tokenizer.encode(prompt, add_special_tokens=False).tokens
         n = int(body.get("n", 1))
         result = generator.generate_batch(
-            [tokens], max_length=int(body.get("max_tokens", 256)), beam_size=n,
-            num_hypotheses=n, end_token=END_TOKENS, include_prompt_in_result=False,
-        )[0]  # fmt: skip
+            [tokens],
+            max_length=int(body.get("max_tokens", 256)),
+            beam_size=n,
+            num_hypotheses=n,
+            end_token=END_TOKENS,
+            include_prompt_in_result=False,
+        )[0]
         choices = [
-            {"index": i, "finish_reason": "stop",
-             "message": {"role": "assistant",
-                         "content": tokenizer.decode(ids, skip_special_tokens=True)}}
+            {
+                "index": i,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": tokenizer.decode(ids, skip_special_tokens=True),
+                },
+            }
             for i, ids in enumerate(result.sequences_ids)
-        ]  # fmt: skip
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
-                "model": body["model"], "choices": choices}  # fmt: skip
+        ]
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "model": body["model"],
+            "choices": choices,
+        }
 
     return app
 
@@ -59,8 +72,9 @@ def misbehaving_app(kind: str) -> FastAPI:
         if kind == "slow":
             time.sleep(3)
         if kind == "error" or (kind == "flaky" and app.state.requests == 1):
-            return JSONResponse({"error": "model crashed"}, status_code=500 if kind == "error"
-                                else 503)  # fmt: skip
+            return JSONResponse(
+                {"error": "model crashed"}, status_code=500 if kind == "error" else 503
+            )
         if kind == "refused":
             return JSONResponse({"error": {"message": "unknown model"}}, status_code=400)
         if kind == "garbled":

@@ -41,10 +41,21 @@ AUDIO_ENCODERS: dict[str, tuple[str, int, dict[str, str]]] = {
     "wma": ("wmav2", 44_100, {}),
 }
 MUXERS = {
-    "mp4": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "flv": "flv",
-    "ts": "mpegts", "wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "m4a": "ipod",
-    "aac": "adts", "wma": "asf",
-}  # fmt: skip
+    "mp4": "mp4",
+    "mov": "mov",
+    "mkv": "matroska",
+    "webm": "webm",
+    "avi": "avi",
+    "flv": "flv",
+    "ts": "mpegts",
+    "wav": "wav",
+    "mp3": "mp3",
+    "flac": "flac",
+    "ogg": "ogg",
+    "m4a": "ipod",
+    "aac": "adts",
+    "wma": "asf",
+}
 
 FRAME_RATE = Fraction(24)
 FRAME_SIZE = (320, 180)
@@ -282,8 +293,14 @@ def jfk_es(warm_pipeline, tmp_path_factory):
     from dubengine import dub
 
     out = tmp_path_factory.mktemp("dub") / "jfk.es.wav"
-    return dub(require(SPEECH / "jfk_en.flac"), "es", out=out, pipeline=warm_pipeline,
-               quality=True, stems=True)  # fmt: skip
+    return dub(
+        require(SPEECH / "jfk_en.flac"),
+        "es",
+        out=out,
+        pipeline=warm_pipeline,
+        quality=True,
+        stems=True,
+    )
 
 
 # A test that uses the session's real models is slow; so is one marked so by its module.

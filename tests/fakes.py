@@ -74,7 +74,9 @@ class FakeTranslator(_Fake):
     role = "translator"
     empty_ids: frozenset[int] = frozenset()
 
-    def translate(self, transcript: Transcript, target: str, progress=None) -> Transcript:
+    def translate(
+        self, transcript: Transcript, target: str, progress=None, paces=None
+    ) -> Transcript:
         segments = tuple(
             replace(s, translation="" if s.id in self.empty_ids else s.text.upper())
             for s in transcript.segments
@@ -170,8 +172,10 @@ class ContextLoopingTranslator(FakeTranslator):
     """Loops a line when it translates it among others (a small model led astray by its
     context) and translates it right alone."""
 
-    def translate(self, transcript: Transcript, target: str, progress=None) -> Transcript:
-        result = super().translate(transcript, target, progress)
+    def translate(
+        self, transcript: Transcript, target: str, progress=None, paces=None
+    ) -> Transcript:
+        result = super().translate(transcript, target, progress, paces)
         if len(result.segments) < 2:
             return result
         first = replace(result.segments[0], translation="NO, " * 6 + "NO.")
@@ -191,9 +195,15 @@ FAKES = {
 
 # Every role on its fake backend (register_fakes first).
 CONFIG = PipelineConfig(
-    device="cpu", separator="fake", transcriber="fake", diarizer="fake", translator="fake",
-    synthesizer="fake", voice_matcher="fake", embedder="fake",
-)  # fmt: skip
+    device="cpu",
+    separator="fake",
+    transcriber="fake",
+    diarizer="fake",
+    translator="fake",
+    synthesizer="fake",
+    voice_matcher="fake",
+    embedder="fake",
+)
 
 
 def register_fakes() -> None:

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from dubengine import BackendUnavailable, DeviceUnavailable, InvalidOption, UnknownBackend
-from dubengine._device import resolve_device
 from dubengine.registry import available, backend_class, register_backend
+from dubengine.toolkit.device import resolve_device
 
 
 def test_unknown_backend_error_lists_known_names():
@@ -45,9 +45,13 @@ def test_register_backend_refuses_to_clobber_silently():
 
 @pytest.mark.parametrize(
     ("requested", "gpus", "expected"),
-    [("cpu", 1, ("cpu", 0)), ("auto", 0, ("cpu", 0)), ("auto", 2, ("cuda", 0)),
-     ("cuda:1", 2, ("cuda", 1))],
-)  # fmt: skip
+    [
+        ("cpu", 1, ("cpu", 0)),
+        ("auto", 0, ("cpu", 0)),
+        ("auto", 2, ("cuda", 0)),
+        ("cuda:1", 2, ("cuda", 1)),
+    ],
+)
 def test_device_resolution(requested, gpus, expected):
     assert resolve_device(requested, lambda: gpus) == expected
 

@@ -58,7 +58,10 @@ def test_a_heavy_config_names_each_stage_its_backend_options_and_device(tmp_path
     assert (config.device, config.keep_models_warm, config.separator) == ("cpu", True, None)
     assert config.transcriber == "faster-whisper" and config.translator == "ctranslate2"
     assert config.options_for("transcriber", "faster-whisper") == {
-        "model": str(whisper), "beam_size": 5, "device": "cuda"}  # fmt: skip
+        "model": str(whisper),
+        "beam_size": 5,
+        "device": "cuda",
+    }
     assert config.options_for("translator", "ctranslate2") == {"batch_size": 16}
     assert config.align.max_speed == 1.2
     engine = settings.engine
@@ -78,12 +81,22 @@ def test_the_command_line_choices_go_over_the_file(tmp_path):
     )
     model = tmp_path / "whisper"
     model.mkdir()
-    config = with_stages(settings.pipeline, asr_model=model, diarizer="resemblyzer",
-                         separator="none", translator=None)  # fmt: skip
+    config = with_stages(
+        settings.pipeline,
+        asr_model=model,
+        diarizer="resemblyzer",
+        separator="none",
+        translator=None,
+    )
     assert config.options_for("transcriber", "faster-whisper") == {
-        "beam_size": 2, "model": str(model)}  # fmt: skip
+        "beam_size": 2,
+        "model": str(model),
+    }
     assert (config.diarizer, config.separator, config.translator) == (
-        "resemblyzer", None, "qwen-ct2")  # fmt: skip
+        "resemblyzer",
+        None,
+        "qwen-ct2",
+    )
 
 
 @pytest.mark.parametrize(
@@ -146,8 +159,9 @@ def test_the_cli_refuses_a_bad_config_in_one_line_before_loading_models(tmp_path
         "dub": ["dub", str(require(SPEECH / "short_en.wav")), "-t", "es"],
         "serve": ["serve", "--token", "t", "--data-dir", str(tmp_path / "d")],
     }[command]
-    result = subprocess.run([*DUBENGINE, *args, "--config", str(config)],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [*DUBENGINE, *args, "--config", str(config)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].endswith("[transcriber] beam_size must be int, not 'five'"), result.stderr
@@ -155,8 +169,9 @@ def test_the_cli_refuses_a_bad_config_in_one_line_before_loading_models(tmp_path
 
 
 def test_dubengine_backends_lists_every_backend_with_what_it_needs():
-    result = subprocess.run([*DUBENGINE, "backends", "--json"], capture_output=True, text=True,
-                            timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [*DUBENGINE, "backends", "--json"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     listed = {(b["role"], b["name"]): b for b in json.loads(result.stdout)}
     assert set(listed) == set(registry)
@@ -196,9 +211,24 @@ def test_a_dub_from_a_config_of_user_model_folders_runs_those_backends(tmp_path)
     )
     source, out = require(SPEECH / "short_en.wav"), tmp_path / "dubbed.wav"
     result = subprocess.run(
-        [*DUBENGINE, "dub", str(source), "-t", "es", "--source", "en", "--config", str(config),
-         "--out", str(out), "--json"], capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            *DUBENGINE,
+            "dub",
+            str(source),
+            "-t",
+            "es",
+            "--source",
+            "en",
+            "--config",
+            str(config),
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     stages = {s["name"]: s["backends"] for s in json.loads(result.stdout)["stages"]}
     assert stages["Separating"] == [] and stages["Transcribing"] == ["transcriber:faster-whisper"]

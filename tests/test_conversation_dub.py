@@ -25,8 +25,9 @@ def dubbed(conversation_video, warm_pipeline, tmp_path_factory):
     pipeline = Pipeline(replace(warm_pipeline.config, num_speakers=2))
     pipeline.models = warm_pipeline.models
     out = tmp_path_factory.mktemp("dub") / "conversation.es.mp4"
-    result = dub(conversation_video.path, "es", out=out, pipeline=pipeline, quality=True,
-                 stems=True)  # fmt: skip
+    result = dub(
+        conversation_video.path, "es", out=out, pipeline=pipeline, quality=True, stems=True
+    )
     return result, decode_audio(result.output, RATE, 2)
 
 
@@ -52,9 +53,11 @@ def test_the_background_is_kept_under_the_dub(conversation_video, dubbed):
     original = decode_audio(conversation_video.path, RATE, 2).mono()[before]
     correlation = float(np.corrcoef(output.mono()[before], truth_before)[0, 1])
     ceiling = float(np.corrcoef(original, truth_before)[0, 1])
-    print(f"background: SI-SDR of (output - dubbed speech) against the true background "
-          f"{score:.1f} dB; correlation with it before anyone speaks {correlation:.3f} (the "
-          f"input file's: {ceiling:.3f}); report {result.quality.background}")  # fmt: skip
+    print(
+        f"background: SI-SDR of (output - dubbed speech) against the true background "
+        f"{score:.1f} dB; correlation with it before anyone speaks {correlation:.3f} (the "
+        f"input file's: {ceiling:.3f}); report {result.quality.background}"
+    )
     assert score >= 8.0
     assert correlation >= 0.98 * ceiling
 
@@ -67,10 +70,13 @@ def test_no_english_is_left_in_the_output(dubbed, transcriber):
     detector = LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.SPANISH).build()
     # Names ("Sheila y Texas") sound English to a detector: only a confident call counts.
     sentences = [s.text for s in heard.segments if len(s.text.split()) >= 4]
-    english = [t for t in sentences
-               if detector.compute_language_confidence(t, Language.ENGLISH) >= 0.9]  # fmt: skip
-    print(f"heard back ({heard.language}, p={heard.language_probability:.2f}): "
-          f"{' | '.join(s.text for s in heard.segments)}")  # fmt: skip
+    english = [
+        t for t in sentences if detector.compute_language_confidence(t, Language.ENGLISH) >= 0.9
+    ]
+    print(
+        f"heard back ({heard.language}, p={heard.language_probability:.2f}): "
+        f"{' | '.join(s.text for s in heard.segments)}"
+    )
     assert heard.language == "es"
     assert english == []
 
@@ -79,9 +85,11 @@ def test_each_speaker_gets_a_voice_of_their_own(dubbed):
     result, _ = dubbed
     speakers = {s.speaker for s in result.transcript.segments}
     voices = {speaker: result.voices[speaker].to_dict() for speaker in speakers}
-    print(f"speakers found: {len(speakers)}; voices: {voices}; dubbed voice similarity "
-          f"{result.quality.to_dict()['dubbed_voice_similarity']}; to the originals "
-          f"{result.quality.to_dict()['speaker_similarity']}")  # fmt: skip
+    print(
+        f"speakers found: {len(speakers)}; voices: {voices}; dubbed voice similarity "
+        f"{result.quality.to_dict()['dubbed_voice_similarity']}; to the originals "
+        f"{result.quality.to_dict()['speaker_similarity']}"
+    )
     assert len(speakers) == 2
     identities = {(v["voice"], v["pitch_semitones"], v["formant_ratio"]) for v in voices.values()}
     assert len(identities) == len(speakers)

@@ -16,9 +16,9 @@ from dubengine._errors import BackendUnavailable, InvalidOption, ModelNotInstall
 from dubengine._types import Segment, Turn, Word
 from dubengine.diarization import Diarization, diarize, exclusive, to_rttm
 from dubengine.media import Audio, decode_audio
-from dubengine.pipeline.lines import assign_speakers
 from dubengine.quality.metrics import diarization_error_rate, read_rttm
 from dubengine.registry import create_backend
+from dubengine.toolkit.lines import assign_speakers
 
 RATE = 16_000
 
@@ -42,10 +42,12 @@ def turns_of(diarizer, audio: Audio, **options) -> list[tuple[float, float, str]
 
 
 def report(name: str, score: dict) -> None:
-    print(f"{name}: {score['speakers_hypothesis']} of {score['speakers_reference']} speakers, "
-          f"DER {score['der']:.3f} (missed {score['missed']:.2f} s, false alarm "
-          f"{score['false_alarm']:.2f} s, confusion {score['confusion']:.2f} s of "
-          f"{score['total']:.2f} s)")  # fmt: skip
+    print(
+        f"{name}: {score['speakers_hypothesis']} of {score['speakers_reference']} speakers, "
+        f"DER {score['der']:.3f} (missed {score['missed']:.2f} s, false alarm "
+        f"{score['false_alarm']:.2f} s, confusion {score['confusion']:.2f} s of "
+        f"{score['total']:.2f} s)"
+    )
 
 
 def channel_reference(stereo: Audio, frame: float = 0.05) -> list[tuple[float, float, str]]:
@@ -102,10 +104,14 @@ def sources():
     music = decode_audio(require(VIDEO / "bbb_vp8_vorbis_30s.webm"), RATE, 1).samples[0]
     two, jfk, right = level(two), level(jfk), level(right)
     return SimpleNamespace(
-        two=two, two_turns=read_rttm(SPEECH / "two_speakers_en.rttm"), jfk=jfk,
-        jfk_turns=speech_turns(jfk, "jfk"), right=right, right_turns=speech_turns(right, "r"),
+        two=two,
+        two_turns=read_rttm(SPEECH / "two_speakers_en.rttm"),
+        jfk=jfk,
+        jfk_turns=speech_turns(jfk, "jfk"),
+        right=right,
+        right_turns=speech_turns(right, "r"),
         music=level(music),
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.slow
@@ -149,8 +155,9 @@ def test_speaker_counts_given_are_honoured(diarizer):
 
 @pytest.mark.slow
 def test_three_speakers_partly_overlapped(diarizer, sources):
-    audio, reference = mix(39, [(sources.two, 0, sources.two_turns),
-                                (sources.jfk, 27, sources.jfk_turns)])  # fmt: skip
+    audio, reference = mix(
+        39, [(sources.two, 0, sources.two_turns), (sources.jfk, 27, sources.jfk_turns)]
+    )
     score = diarization_error_rate(reference, turns_of(diarizer, audio))
     report("conversation, JFK cutting in over its last 3 s", score)
     assert score["speakers_hypothesis"] == 3
@@ -159,11 +166,16 @@ def test_three_speakers_partly_overlapped(diarizer, sources):
 
 @pytest.mark.slow
 def test_four_speakers_through_the_separated_speech_path(diarizer, separator, sources):
-    audio, reference = mix(52, [
-        (sources.jfk, 0, sources.jfk_turns), (sources.two, 10, sources.two_turns),
-        (sources.right, 40.5, sources.right_turns), (sources.right, 46, sources.right_turns),
-        (sources.jfk[: 4 * RATE], 48, speech_turns(sources.jfk[: 4 * RATE], "jfk")),
-    ])  # fmt: skip
+    audio, reference = mix(
+        52,
+        [
+            (sources.jfk, 0, sources.jfk_turns),
+            (sources.two, 10, sources.two_turns),
+            (sources.right, 40.5, sources.right_turns),
+            (sources.right, 46, sources.right_turns),
+            (sources.jfk[: 4 * RATE], 48, speech_turns(sources.jfk[: 4 * RATE], "jfk")),
+        ],
+    )
     speech = separator.separate(Audio(np.repeat(audio.samples, 2, axis=0), RATE)).speech
     score = diarization_error_rate(reference, turns_of(diarizer, speech))
     report("four speakers, separated speech", score)
@@ -173,8 +185,9 @@ def test_four_speakers_through_the_separated_speech_path(diarizer, separator, so
 
 @pytest.mark.slow
 def test_speech_over_music_as_loud_as_it(diarizer, separator, sources):
-    audio, reference = mix(30, [(sources.two, 0, sources.two_turns),
-                                (sources.music[: 30 * RATE], 0, [])])  # fmt: skip
+    audio, reference = mix(
+        30, [(sources.two, 0, sources.two_turns), (sources.music[: 30 * RATE], 0, [])]
+    )
     speech = separator.separate(Audio(np.repeat(audio.samples, 2, axis=0), RATE)).speech
     score = diarization_error_rate(reference, turns_of(diarizer, speech))
     report("conversation over BBB's soundtrack at the speech's level, separated", score)
@@ -199,8 +212,18 @@ def test_diarize_on_its_own_writes_rttm(tmp_path):
     result = diarize(require(SPEECH / "two_speakers_en.wav"), device="cpu")
     assert isinstance(result, Diarization) and result.speakers == ["SPEAKER_00", "SPEAKER_01"]
     rttm = tmp_path / "two.rttm"
-    run = CliRunner().invoke(app, ["diarize", str(SPEECH / "two_speakers_en.wav"), "--rttm",
-                                   str(rttm), "--json", "--device", "cpu"])  # fmt: skip
+    run = CliRunner().invoke(
+        app,
+        [
+            "diarize",
+            str(SPEECH / "two_speakers_en.wav"),
+            "--rttm",
+            str(rttm),
+            "--json",
+            "--device",
+            "cpu",
+        ],
+    )
     assert run.exit_code == 0, run.output
     assert json.loads(run.output)["speakers"] == result.speakers
     written = read_rttm(rttm)
@@ -216,9 +239,12 @@ def test_bad_speaker_counts_are_refused_before_anything_loads(tmp_path):
     from dubengine.cli import app
 
     wav = str(SPEECH / "jfk_en.flac")
-    for args in (["--speakers", "0"], ["--min-speakers", "3", "--max-speakers", "2"],
-                 ["--speakers", "2", "--max-speakers", "3"],
-                 ["--rttm", str(tmp_path / "missing" / "x.rttm")]):  # fmt: skip
+    for args in (
+        ["--speakers", "0"],
+        ["--min-speakers", "3", "--max-speakers", "2"],
+        ["--speakers", "2", "--max-speakers", "3"],
+        ["--rttm", str(tmp_path / "missing" / "x.rttm")],
+    ):
         started = time.perf_counter()
         run = CliRunner().invoke(app, ["diarize", wav, *args])
         assert run.exit_code == 2, (args, run.output)
@@ -265,9 +291,20 @@ def _words(*spans: tuple[float, float, str]) -> tuple[Word, ...]:
 
 
 def test_a_line_is_split_where_the_speaker_changes():
-    line = Segment(0, 0.0, 4.0, "Hello there. Hi, how are you?", words=_words(
-        (0.0, 0.5, " Hello"), (0.5, 1.2, " there."), (2.0, 2.4, " Hi,"), (2.5, 2.9, " how"),
-        (2.9, 3.2, " are"), (3.2, 4.0, " you?")))  # fmt: skip
+    line = Segment(
+        0,
+        0.0,
+        4.0,
+        "Hello there. Hi, how are you?",
+        words=_words(
+            (0.0, 0.5, " Hello"),
+            (0.5, 1.2, " there."),
+            (2.0, 2.4, " Hi,"),
+            (2.5, 2.9, " how"),
+            (2.9, 3.2, " are"),
+            (3.2, 4.0, " you?"),
+        ),
+    )
     other = Segment(1, 5.0, 6.0, "Fine.", words=_words((5.0, 6.0, " Fine.")))
     turns = [(0.0, 1.5, "SPEAKER_00"), (1.8, 4.2, "SPEAKER_01"), (4.8, 6.5, "SPEAKER_00")]
     lines = assign_speakers([line, other], turns)
@@ -280,8 +317,13 @@ def test_a_line_is_split_where_the_speaker_changes():
 
 
 def test_a_flicker_inside_a_line_does_not_split_it():
-    line = Segment(0, 0.0, 3.0, "one two three", words=_words(
-        (0.0, 1.0, " one"), (1.0, 1.2, " two"), (1.3, 3.0, " three")))  # fmt: skip
+    line = Segment(
+        0,
+        0.0,
+        3.0,
+        "one two three",
+        words=_words((0.0, 1.0, " one"), (1.0, 1.2, " two"), (1.3, 3.0, " three")),
+    )
     turns = [(0.0, 1.0, "A"), (1.0, 1.25, "B"), (1.25, 3.0, "A")]
     assert [s.speaker for s in assign_speakers([line], turns)] == ["A"]
 
@@ -289,9 +331,20 @@ def test_a_flicker_inside_a_line_does_not_split_it():
 def test_a_sentence_across_a_vague_handover_stays_whole_with_the_surer_speaker():
     # The diarizer heard both speakers at once from 27.8 to 28.5 s (the shared conversation's
     # handover): the change it puts inside the sentence is not trusted.
-    line = Segment(0, 27.5, 29.8, "So I don't hear that now.", words=_words(
-        (27.5, 27.6, " So"), (27.6, 27.9, " I"), (27.9, 28.7, " don't"), (28.7, 28.8, " hear"),
-        (28.8, 29.0, " that"), (29.0, 29.8, " now.")))  # fmt: skip
+    line = Segment(
+        0,
+        27.5,
+        29.8,
+        "So I don't hear that now.",
+        words=_words(
+            (27.5, 27.6, " So"),
+            (27.6, 27.9, " I"),
+            (27.9, 28.7, " don't"),
+            (28.7, 28.8, " hear"),
+            (28.8, 29.0, " that"),
+            (29.0, 29.8, " now."),
+        ),
+    )
     heard = [(21.7, 28.5, "A"), (27.8, 30.0, "B")]
     turns = [(21.7, 28.5, "A"), (28.5, 30.0, "B")]
     lines = assign_speakers([line], turns, heard)
@@ -302,13 +355,23 @@ def test_a_sentence_across_a_vague_handover_stays_whole_with_the_surer_speaker()
 
 
 def test_short_lines_of_one_speaker_join_across_a_short_gap_and_never_across_speakers():
-    hello = [Segment(i, a, b, text, words=_words((a, b, f" {text}"))) for i, (a, b, text) in
-             enumerate([(6.38, 6.92, "Hello."), (7.38, 7.88, "Hello."), (8.28, 8.72, "Hi."),
-                        (8.92, 9.74, "I didn't see you.")])]  # fmt: skip
+    hello = [
+        Segment(i, a, b, text, words=_words((a, b, f" {text}")))
+        for i, (a, b, text) in enumerate(
+            [
+                (6.38, 6.92, "Hello."),
+                (7.38, 7.88, "Hello."),
+                (8.28, 8.72, "Hi."),
+                (8.92, 9.74, "I didn't see you."),
+            ]
+        )
+    ]
     turns = [(6.0, 8.2, "A"), (8.2, 10.0, "B")]
     lines = assign_speakers(hello, turns, turns)
     assert [(s.id, s.speaker, s.text) for s in lines] == [
-        (0, "A", "Hello. Hello."), (1, "B", "Hi. I didn't see you.")]  # fmt: skip
+        (0, "A", "Hello. Hello."),
+        (1, "B", "Hi. I didn't see you."),
+    ]
     assert (lines[1].start, lines[1].end) == (8.28, 9.74)
     # cues given without words (subtitles) keep their own times
     cues = [Segment(i, s.start, s.end, s.text) for i, s in enumerate(hello)]
@@ -332,8 +395,11 @@ def test_pyannote_output_becomes_turns_and_local_weights_are_required(tmp_path):
     from dubengine.backends.diar_pyannote import config_path, turns_from_tracks
 
     seg = lambda a, b: SimpleNamespace(start=a, end=b)  # noqa: E731  pyannote's Segment fields
-    tracks = [(seg(3.0, 4.5), "B", "spk_7"), (seg(0.5, 2.0), "A", "spk_2"),
-              (seg(5.0, 6.0), "C", "spk_2")]  # fmt: skip
+    tracks = [
+        (seg(3.0, 4.5), "B", "spk_7"),
+        (seg(0.5, 2.0), "A", "spk_2"),
+        (seg(5.0, 6.0), "C", "spk_2"),
+    ]
     turns = turns_from_tracks(tracks)
     assert [(t.start, t.end, t.speaker) for t in turns] == [
         (0.5, 2.0, "SPEAKER_00"),

@@ -96,9 +96,14 @@ def test_subtitles_and_transcript_are_written_beside_the_output(jfk_es):
     assert data["target_language"] == "es"
     assert len(data["fits"]) == len(data["transcript"]["segments"])
     assert [s["name"] for s in data["stages"]] == [
-        "Separating", "Transcribing", "Matching voices", "Translating", "Synthesizing",
-        "Aligning", "Mixing",
-    ]  # fmt: skip
+        "Separating",
+        "Transcribing",
+        "Matching voices",
+        "Translating",
+        "Synthesizing",
+        "Aligning",
+        "Mixing",
+    ]
     for stage in data["stages"]:  # the parts of a stage's time never add up to more than it
         assert stage["load_seconds"] + stage["inference_seconds"] <= stage["seconds"] + 0.01
     assert data["voices"]["SPEAKER_00"]["voice"]
@@ -122,8 +127,10 @@ def test_original_speech_is_audible_underneath_at_the_asked_volume(jfk_es, jfk_e
         """Least-squares weight of the original in what is neither background nor dub, where
         the original speaks and no dubbed line plays."""
         out = decode_audio(result.output, 16_000).mono()
-        rest = sum(decode_audio(getattr(result.files, k), 16_000).mono()[: len(out)]
-                   for k in ("stem_background_wav", "stem_dubbed_speech_wav"))  # fmt: skip
+        rest = sum(
+            decode_audio(getattr(result.files, k), 16_000).mono()[: len(out)]
+            for k in ("stem_background_wav", "stem_dubbed_speech_wav")
+        )
         n = min(len(out), len(original), len(rest))
         quiet = np.zeros(n, dtype=bool)
         for segment in result.transcript.segments:

@@ -51,8 +51,11 @@ def test_a_completed_dub_shows_its_lines_voices_and_revisions(engine):
     view = engine.segments(dubbed(engine))
     assert (view["revision"], view["output_revision"], view["render"]) == (0, 0, None)
     assert [s["index"] for s in view["segments"]] == [0, 1]
-    assert {s["speaker"] for s in view["segments"]} == set(view["speakers"]) == {
-        "SPEAKER_00", "SPEAKER_01"}  # fmt: skip
+    assert (
+        {s["speaker"] for s in view["segments"]}
+        == set(view["speakers"])
+        == {"SPEAKER_00", "SPEAKER_01"}
+    )
     assert all(s["fit"] and not s["stale"] for s in view["segments"])
     assert view["segments"][1]["translation"] == "THIS LINE IS RATHER LONG TO SAY."
     assert view["voices_available"] == ["low", "high"]
@@ -183,9 +186,11 @@ def test_refused_edits_say_why_and_change_nothing(engine):
 def test_a_job_not_completed_cannot_be_edited_or_rendered(tmp_path):
     idle = Engine(tmp_path / "data", workers=0, start=False, config=fakes.CONFIG)
     job = idle.create_job(str(require(JFK)), "es")
-    for call in (lambda: idle.segments(job.job_id),
-                 lambda: idle.edit_segment(job.job_id, 0, translation="x"),
-                 lambda: idle.render(job.job_id)):  # fmt: skip
+    for call in (
+        lambda: idle.segments(job.job_id),
+        lambda: idle.edit_segment(job.job_id, 0, translation="x"),
+        lambda: idle.render(job.job_id),
+    ):
         with pytest.raises(DubError) as refused:
             call()
         assert (refused.value.code, refused.value.status) == ("job_not_completed", 409)
@@ -197,8 +202,10 @@ def test_while_a_render_runs_another_render_and_edits_get_409(engine):
     engine.edit_segment(job_id, 1, translation="OTRA.")
     with engine._editor._one_render:  # the render thread waits here, the job marked rendering
         engine.render(job_id)
-        for call in (lambda: engine.render(job_id),
-                     lambda: engine.edit_segment(job_id, 0, translation="NO.")):  # fmt: skip
+        for call in (
+            lambda: engine.render(job_id),
+            lambda: engine.edit_segment(job_id, 0, translation="NO."),
+        ):
             with pytest.raises(DubError) as refused:
                 call()
             assert (refused.value.code, refused.value.status) == ("render_in_progress", 409)
@@ -236,8 +243,9 @@ def test_the_cli_edits_and_renders_a_job_in_a_data_folder(tmp_path):
     listed = runner.invoke(app, ["segments", job_id, "--data-dir", str(data), "--json"])
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.output)["segments"][1]["translation"].startswith("THIS LINE")
-    edited = runner.invoke(app, ["edit", job_id, "1", "--translation", "DESDE LA TERMINAL.",
-                                 "--data-dir", str(data)])  # fmt: skip
+    edited = runner.invoke(
+        app, ["edit", job_id, "1", "--translation", "DESDE LA TERMINAL.", "--data-dir", str(data)]
+    )
     assert edited.exit_code == 0 and "revision 1: 1 line(s) to render" in edited.output
     refused = runner.invoke(app, ["edit", job_id, "9", "--text", "x", "--data-dir", str(data)])
     assert refused.exit_code == 2 and "no line 9" in refused.output
@@ -273,14 +281,15 @@ def test_the_rest_routes_edit_render_and_serve_the_new_output(tmp_path):
             ("/segments/1", {"colour": "red"}, 400, "invalid_request"),
             ("/segments/5", {"text": "x"}, 404, "not_found"),
             ("/speakers/SPEAKER_00", {"voice": "nobody"}, 400, "invalid_request"),
-        ):  # fmt: skip
+        ):
             answer = client.patch(base + path, json=body, headers=auth)
             assert answer.status_code == status, (path, body, answer.text)
             assert answer.json()["error"]["code"] == code and answer.json()["error"]["message"]
         assert client.get(base + "/segments", headers=auth).json()["revision"] == 0
 
-        edited = client.patch(base + "/segments/1", json={"translation": "POR LA API."},
-                              headers=auth)  # fmt: skip
+        edited = client.patch(
+            base + "/segments/1", json={"translation": "POR LA API."}, headers=auth
+        )
         assert edited.status_code == 200 and edited.json()["revision"] == 1
         started = client.post(base + "/render", headers=auth)
         assert started.status_code == 202 and started.json()["revision"] == 1

@@ -22,8 +22,9 @@ NEW_TEXT = "Pregunten qué pueden hacer ustedes por su país."
 def edited(tmp_path_factory, warm_pipeline):
     """(engine, job id, output before, output after, the line's fits before and after)."""
     data = tmp_path_factory.mktemp("studio")
-    with Engine(data, workers=1, config=PipelineConfig(device="cpu"),
-                pipeline_factory=lambda: warm_pipeline) as engine:  # fmt: skip
+    with Engine(
+        data, workers=1, config=PipelineConfig(device="cpu"), pipeline_factory=lambda: warm_pipeline
+    ) as engine:
         job = engine.create_job(str(require(SPEECH / "jfk_en.flac")), "es")
         assert engine.wait(job.job_id, timeout=600).status.value == "completed"
         before = decode_audio(engine.get_result(job.job_id).path, RATE, 2).samples

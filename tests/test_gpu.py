@@ -39,8 +39,9 @@ def test_translator_on_cuda():
     assert translator.translate_texts(["Good morning, everyone."], "en", "es")[0]
 
 
-@pytest.mark.parametrize(("role", "name"), [("separator", "spleeter"), ("diarizer", "seg3-campp"),
-                                            ("embedder", "campp")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("role", "name"), [("separator", "spleeter"), ("diarizer", "seg3-campp"), ("embedder", "campp")]
+)
 def test_torch_backends_on_cuda(role, name, clip):
     backend = create_backend(role, name, device="cuda")
     if role == "separator":

@@ -44,13 +44,18 @@ def test_a_loop_is_a_phrase_said_over_and_over(text, language, looped):
 def test_a_translation_may_repeat_only_what_its_source_repeats():
     source = "Oh, I don't hear that in New Jersey now."
     assert translation_problem(source, "Oh, no, no, no, no, no, no.", "en", "es") == (
-        "repeats 'no' 6 times, its source does not")  # fmt: skip
-    assert translation_problem("No, no, no, no, no, no!", "¡No, no, no, no, no, no!",
-                               "en", "es") is None  # fmt: skip
+        "repeats 'no' 6 times, its source does not"
+    )
+    assert (
+        translation_problem("No, no, no, no, no, no!", "¡No, no, no, no, no, no!", "en", "es")
+        is None
+    )
     assert "characters for a source of" in translation_problem(
-        "I said you know, I heard of these.", "Lo siento.", "en", "es")  # fmt: skip
-    assert translation_problem(source, "Oh, eso no lo oigo ahora en Nueva Jersey.", "en",
-                               "es") is None  # fmt: skip
+        "I said you know, I heard of these.", "Lo siento.", "en", "es"
+    )
+    assert (
+        translation_problem(source, "Oh, eso no lo oigo ahora en Nueva Jersey.", "en", "es") is None
+    )
     assert (
         translation_problem("Where did you put the keys?", "你把钥匙放哪儿了？", "en", "zh") is None
     )
@@ -60,18 +65,30 @@ def test_a_translation_may_repeat_only_what_its_source_repeats():
     ("source", "translation", "target", "found"),
     [
         # the shared conversation → es, once: an assistant's refusal in place of the line
-        ("I said you know this is Diane in New Jersey.", "Lo siento, pero no puedo entender eso.",
-         "es", "refuses instead of translating"),
-        ("Ask not what your country can do for you.", "Désolé, je ne peux pas traduire cela.",
-         "fr", "refuses instead of translating"),
+        (
+            "I said you know this is Diane in New Jersey.",
+            "Lo siento, pero no puedo entender eso.",
+            "es",
+            "refuses instead of translating",
+        ),
+        (
+            "Ask not what your country can do for you.",
+            "Désolé, je ne peux pas traduire cela.",
+            "fr",
+            "refuses instead of translating",
+        ),
         ("I'm sorry, I can't come tonight.", "Lo siento, no puedo venir esta noche.", "es", None),
-        ("I said you know this is Diane in New Jersey.", "Ella vive en otra ciudad.", "es",
-         "drops every name of its source (Diane, New, Jersey)"),
+        (
+            "I said you know this is Diane in New Jersey.",
+            "Ella vive en otra ciudad.",
+            "es",
+            "drops every name of its source (Diane, New, Jersey)",
+        ),
         ("This is Diane in New Jersey.", "Esta es Diane, de Nueva Jersey.", "es", None),
         ("We choose to go to the Moon.", "Elegimos ir a la Luna.", "es", None),  # one name
         ("Diane lives in Texas.", "Диана живёт в Техасе.", "ru", None),  # another script
     ],
-)  # fmt: skip
+)
 def test_a_refusal_or_a_line_made_up_in_place_of_the_source_is_not_a_translation(
     source, translation, target, found
 ):
@@ -86,7 +103,8 @@ def test_text_faster_than_speech_is_not_what_was_said():
 
 def test_collapsing_says_each_loop_once():
     assert collapse_loops("Il va faire, il va faire, il va faire. Merci.", "fr") == (
-        "Il va faire, Merci.")  # fmt: skip
+        "Il va faire, Merci."
+    )
     assert longest_loop(collapse_loops("他要做他要做他要做他要做", "zh"), "zh")[1] == 1
 
 
@@ -162,26 +180,28 @@ def test_no_dubbed_line_repeats_a_phrase_more_than_its_source(
 
 
 def test_a_chat_translator_asks_again_in_another_form_when_it_gets_a_refusal():
-    from dubengine._chat_translation import ChatTranslator
     from dubengine._types import Segment, Transcript
+    from dubengine.toolkit.chat import ChatTranslator
 
     class Refusing(ChatTranslator):
         """Refuses one garbled line when asked to translate it, answers the brief form."""
 
-        def complete(self, static, prompts, budgets, progress=None, stage="shorten",
-                     hypotheses=1):  # fmt: skip
+        def complete(self, static, prompts, budgets, progress=None, stage="shorten", hypotheses=1):
             answers = []
             for prompt in prompts:
                 line = prompt[-1]["content"]
                 if stage == "translate":
-                    answers.append(["Lo siento, pero no puedo entender eso." if "Diane" in line
-                                    else "Hola."])  # fmt: skip
+                    answers.append(
+                        ["Lo siento, pero no puedo entender eso." if "Diane" in line else "Hola."]
+                    )
                 else:
                     answers.append(["Lo siento, no puedo.", "Es Diane, de Nueva Jersey."])
             return answers
 
-    lines = (Segment(0, 0.0, 1.0, "Hello."),
-             Segment(1, 1.2, 4.0, "I said you know this is Diane in New Jersey."))  # fmt: skip
+    lines = (
+        Segment(0, 0.0, 1.0, "Hello."),
+        Segment(1, 1.2, 4.0, "I said you know this is Diane in New Jersey."),
+    )
     out = Refusing().translate(Transcript("en", lines), "es")
     assert [s.translation for s in out.segments] == ["Hola.", "Es Diane, de Nueva Jersey."]
 

@@ -32,8 +32,9 @@ pytestmark = pytest.mark.usefixtures("fake_backends")
 
 
 def serve(tmp_path: Path, **settings) -> tuple[TestClient, Engine]:
-    chosen = ServerSettings(tokens={"token-a", "token-b"}, public_url="http://testserver",
-                            **settings)  # fmt: skip
+    chosen = ServerSettings(
+        tokens={"token-a", "token-b"}, public_url="http://testserver", **settings
+    )
     data = tmp_path / "data"
     engine = Engine(data, workers=1, config=FAKE, hooks=server_hooks(chosen, data))
     return TestClient(create_app(engine, chosen), raise_server_exceptions=False), engine
@@ -53,13 +54,17 @@ def is_error(response: httpx.Response, status: int) -> None:
 
 
 def create(client: TestClient, source_url: str, headers=AUTH) -> httpx.Response:
-    return client.post("/api/dubbing/jobs", headers=headers,
-                       json={"source_url": source_url, "target_lang": "es"})  # fmt: skip
+    return client.post(
+        "/api/dubbing/jobs", headers=headers, json={"source_url": source_url, "target_lang": "es"}
+    )
 
 
 def upload(client: TestClient, token: str = "token-a", name: str = "clip.wav") -> dict:
-    response = client.post("/api/dubbing/upload-url", headers={"Authorization": f"Bearer {token}"},
-                           json={"filename": name, "content_type": "audio/wav"})  # fmt: skip
+    response = client.post(
+        "/api/dubbing/upload-url",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"filename": name, "content_type": "audio/wav"},
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -78,8 +83,9 @@ def upload(client: TestClient, token: str = "token-a", name: str = "clip.wav") -
 )
 def test_dub_refuses_bad_output_paths_and_options_before_any_model(args, says, tmp_path):
     started = time.perf_counter()
-    result = CliRunner().invoke(cli, ["dub", str(require(SHORT)), "--target", "es", *args],
-                                catch_exceptions=False)  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["dub", str(require(SHORT)), "--target", "es", *args], catch_exceptions=False
+    )
     assert result.exit_code == 2, result.output
     assert says in result.output and "Traceback" not in result.output
     assert time.perf_counter() - started < 5
@@ -94,7 +100,7 @@ def test_an_audio_input_may_be_written_as_mp3_or_wav(tmp_path):
 
 
 def test_cuda_without_a_gpu_is_a_user_error():
-    from dubengine._device import check_device
+    from dubengine.toolkit.device import check_device
 
     with pytest.raises(Exception) as caught:
         check_device("cuda")
@@ -105,23 +111,36 @@ def test_cuda_without_a_gpu_is_a_user_error():
 
 @pytest.mark.parametrize(
     "args",
-    [["--port", "99999"], ["--workers", "-1"], ["--upload-ttl", "-5"], ["--rate-limit", "0"],
-     ["--public-url", "notaurl"], ["--device", "tpu"], ["--trusted-network", "notacidr"]],
-)  # fmt: skip
+    [
+        ["--port", "99999"],
+        ["--workers", "-1"],
+        ["--workers", "0"],
+        ["--upload-ttl", "-5"],
+        ["--rate-limit", "0"],
+        ["--public-url", "notaurl"],
+        ["--device", "tpu"],
+        ["--trusted-network", "notacidr"],
+    ],
+)
 def test_serve_refuses_bad_options_in_one_line(args, tmp_path):
     result = subprocess.run(
-        [*DUBENGINE, "serve", "--token", "t", "--data-dir",
-         str(tmp_path / "d"), *args], capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [*DUBENGINE, "serve", "--token", "t", "--data-dir", str(tmp_path / "d"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_serve_refuses_a_corrupt_database(tmp_path):
     (tmp_path / "jobs.sqlite3").write_bytes(b"this is not a database" * 100)
-    result = subprocess.run([*DUBENGINE, "serve", "--token", "t",
-                             "--data-dir", str(tmp_path)], capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [*DUBENGINE, "serve", "--token", "t", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "cannot be read" in result.stderr, result.stderr
 
 
@@ -176,8 +195,9 @@ def test_an_upload_url_takes_one_file_of_the_declared_type(client):
     target = upload(client)
     wrong = client.put(target["upload_url"], content=b"x", headers={"Content-Type": "text/html"})
     is_error(wrong, 400)
-    ok = client.put(target["upload_url"], content=SHORT.read_bytes(),
-                    headers={"Content-Type": "audio/wav"})  # fmt: skip
+    ok = client.put(
+        target["upload_url"], content=SHORT.read_bytes(), headers={"Content-Type": "audio/wav"}
+    )
     assert ok.status_code == 200
     is_error(client.put(target["upload_url"], content=b"other bytes"), 409)
     assert create(client, target["source_url"]).status_code == 201
@@ -185,8 +205,14 @@ def test_an_upload_url_takes_one_file_of_the_declared_type(client):
 
 @pytest.mark.parametrize("name", ["..", "a\x00b.wav", "x" * 300 + ".wav", ".hidden", "a/b.wav"])
 def test_upload_names_that_could_never_work_are_refused(client, name):
-    is_error(client.post("/api/dubbing/upload-url", headers=AUTH,
-                         json={"filename": name, "content_type": "audio/wav"}), 400)  # fmt: skip
+    is_error(
+        client.post(
+            "/api/dubbing/upload-url",
+            headers=AUTH,
+            json={"filename": name, "content_type": "audio/wav"},
+        ),
+        400,
+    )
 
 
 def test_expired_unused_uploads_are_removed(tmp_path):
@@ -330,8 +356,9 @@ def test_the_reference_client_survives_a_long_job(tmp_path):
     port = free_port()
     settings = ServerSettings(tokens={"token-a"}, public_url=f"http://127.0.0.1:{port}")
     data = tmp_path / "data"
-    engine = Engine(data, workers=1, hooks=server_hooks(settings, data),
-                    pipeline_factory=lambda: Slow(FAKE))  # fmt: skip
+    engine = Engine(
+        data, workers=1, hooks=server_hooks(settings, data), pipeline_factory=lambda: Slow(FAKE)
+    )
     server = RunningServer(engine, settings)
     try:
         out = tmp_path / "dubbed.mp3"

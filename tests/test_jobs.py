@@ -93,16 +93,23 @@ def test_too_long_input_fails_with_video_too_long(engine, tmp_path):
 
 
 def test_list_jobs_paginates_newest_first(engine, tmp_path):
-    ids = [engine.create_job(write_silence_wav(tmp_path / f"s{i}.wav", 0.5), "it").job_id
-           for i in range(3)]  # fmt: skip
+    ids = [
+        engine.create_job(write_silence_wav(tmp_path / f"s{i}.wav", 0.5), "it").job_id
+        for i in range(3)
+    ]
     first = engine.list_jobs(limit=2, offset=0)
     second = engine.list_jobs(limit=2, offset=2)
     assert first.total == second.total >= 3
     assert [j.job_id for j in first.jobs] == ids[::-1][:2]
     assert ids[0] in [j.job_id for j in second.jobs]
     assert set(first.to_dict()["jobs"][0]) == {
-        "job_id", "status", "source_lang", "target_lang", "created_at", "updated_at"
-    }  # fmt: skip
+        "job_id",
+        "status",
+        "source_lang",
+        "target_lang",
+        "created_at",
+        "updated_at",
+    }
     for bad in ({"limit": 0}, {"limit": 101}, {"offset": -1}):
         with pytest.raises(InvalidOption):
             engine.list_jobs(**bad)
@@ -220,8 +227,9 @@ def test_a_killed_server_running_as_pid_1_leaves_no_job_processing(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
-    restarted = subprocess.run([*as_pid_1, RESTARTED, data, job_id], capture_output=True,
-                               text=True, check=True)  # fmt: skip
+    restarted = subprocess.run(
+        [*as_pid_1, RESTARTED, data, job_id], capture_output=True, text=True, check=True
+    )
     assert restarted.stdout.strip() == "failed", restarted.stderr
 
 

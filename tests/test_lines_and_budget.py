@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dubengine._budget import budget_chars, clean_translation
 from dubengine._types import Segment, Transcript, Word
-from dubengine.pipeline.lines import MAX_LINE_SEC, words_to_lines
 from dubengine.quality.metrics import character_error_rate, normalize_text
+from dubengine.toolkit.budget import budget_chars, clean_translation
+from dubengine.toolkit.lines import MAX_LINE_SEC, words_to_lines
 
 
 def words(*spec: tuple[float, float, str]) -> list[Word]:
@@ -16,9 +16,14 @@ def words(*spec: tuple[float, float, str]) -> list[Word]:
 
 def test_a_sentence_end_starts_a_new_line():
     lines = words_to_lines(
-        words((0, 0.4, " Hello"), (0.4, 0.9, " there."), (1.0, 1.5, " How"), (1.5, 2.2, " are"),
-              (2.2, 2.8, " you?"))
-    )  # fmt: skip
+        words(
+            (0, 0.4, " Hello"),
+            (0.4, 0.9, " there."),
+            (1.0, 1.5, " How"),
+            (1.5, 2.2, " are"),
+            (2.2, 2.8, " you?"),
+        )
+    )
     assert [line.text for line in lines] == ["Hello there.", "How are you?"]
     assert (lines[1].start, lines[1].end) == (1.0, 2.8)
 
@@ -83,7 +88,7 @@ def test_chinese_error_rate_ignores_the_script_it_is_written_in():
 
 
 def test_a_line_may_count_on_half_a_second_of_the_pause_after_it():
-    from dubengine._budget import line_limits, line_rooms
+    from dubengine.toolkit.budget import line_limits, line_rooms
 
     lines = (Segment(0, 0.0, 1.0, "a"), Segment(1, 1.3, 2.0, "b"), Segment(2, 5.0, 6.0, "c"))
     assert line_rooms(Transcript("en", lines)) == pytest.approx([1.2, 1.2, 1.0])
@@ -92,7 +97,7 @@ def test_a_line_may_count_on_half_a_second_of_the_pause_after_it():
 
 
 def test_only_lines_past_their_limit_are_asked_again_and_not_for_the_same_answers():
-    from dubengine._chat_translation import ChatTranslator
+    from dubengine.toolkit.chat import ChatTranslator
 
     class Scripted(ChatTranslator):
         """Translates long; asked for shorter, answers the same two lines every time."""
@@ -100,8 +105,7 @@ def test_only_lines_past_their_limit_are_asked_again_and_not_for_the_same_answer
         def __init__(self) -> None:
             self.asked: list[str] = []
 
-        def complete(self, static, prompts, budgets, progress=None, stage="shorten",
-                     hypotheses=1):  # fmt: skip
+        def complete(self, static, prompts, budgets, progress=None, stage="shorten", hypotheses=1):
             lines = [prompt[-1]["content"] for prompt in prompts]
             if stage == "translate":
                 return [[{"Hi.": "x" * 16, "Go.": "y" * 40}[line]] for line in lines]

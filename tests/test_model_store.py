@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dubengine import ModelNotInstalled
-from dubengine.models import (
+from dubengine.weights import (
     KOKORO_82M,
     WHISPER_BASE,
     EmbeddedModel,

@@ -12,7 +12,7 @@ from conftest import SPEECH, require
 from dubengine.backends.match_nearest_voice import voice_gender
 
 from dubengine.media import decode_audio
-from dubengine.models import KOKORO_VOICE_COUNT, installed_kokoro_voices
+from dubengine.weights import KOKORO_VOICE_COUNT, installed_kokoro_voices
 
 LANGUAGES = ("de", "ru", "ko", "es", "zh")
 # Heard as the language, but not yet confidently (measured p 0.14 in ru, 0.34 in ko): no
@@ -57,31 +57,36 @@ def jfk_dubs(warm_pipeline, tmp_path_factory):
     out = tmp_path_factory.mktemp("voices")
     jfk = require(SPEECH / "jfk_en.flac")
     languages = tuple(LANGUAGES)
-    return {lang: dub(jfk, lang, out=out / f"jfk.{lang}.wav", pipeline=warm_pipeline)
-            for lang in languages}  # fmt: skip
+    return {
+        lang: dub(jfk, lang, out=out / f"jfk.{lang}.wav", pipeline=warm_pipeline)
+        for lang in languages
+    }
 
 
 # Issue 15, open: Kokoro was not trained on Russian. Measured 2026-12-02 on JFK's two lines
 # in Russian, Whisper base heard every voice tried (hm_omega, jm_kumo, zm_yunjian, pf_dora)
 # as Russian with p 0.02-0.16 or as English; which one wins moves with the translation.
-RUSSIAN_UNSOLVED = pytest.mark.xfail(reason="issue 15: no Kokoro voice is heard as Russian "
-                                     "reliably (p 0.02-0.16)", strict=False)  # fmt: skip
+RUSSIAN_UNSOLVED = pytest.mark.xfail(
+    reason="issue 15: no Kokoro voice is heard as Russian reliably (p 0.02-0.16)", strict=False
+)
 
 
 @pytest.mark.parametrize(
     "language", [pytest.param(x, marks=RUSSIAN_UNSOLVED) if x == "ru" else x for x in LANGUAGES]
 )
 def test_jfk_is_heard_as_the_language_in_a_male_voice(jfk_dubs, transcriber, language):
-    from dubengine._voicing import median_f0
+    from dubengine.toolkit.voicing import median_f0
 
     result = jfk_dubs[language]
     voice = result.voices["SPEAKER_00"].voice
     dubbed = decode_audio(result.output, 16_000, 1)
     heard = transcriber.transcribe(dubbed)
     original = median_f0(decode_audio(SPEECH / "jfk_en.flac", 16_000, 1))
-    print(f"JFK → {language}: voice {voice}, heard as {heard.language} "
-          f"(p {heard.language_probability:.2f}); median F0 {original:.0f} Hz → "
-          f"{median_f0(dubbed):.0f} Hz")  # fmt: skip
+    print(
+        f"JFK → {language}: voice {voice}, heard as {heard.language} "
+        f"(p {heard.language_probability:.2f}); median F0 {original:.0f} Hz → "
+        f"{median_f0(dubbed):.0f} Hz"
+    )
     assert voice_gender(voice.split("*")[0]) == "m"
     assert heard.language == language
     if language in CONFIDENT:

@@ -20,15 +20,15 @@ from dubengine import Engine  # noqa: E402
 from dubengine.server import ServerSettings, create_app, server_hooks  # noqa: E402
 
 DATA = Path(tempfile.mkdtemp(prefix="dubengine-fuzz-"))
-SETTINGS = ServerSettings(tokens={"token-a"}, public_url="http://testserver", rate_limit=100_000,
-                          read_rate_limit=100_000)  # fmt: skip
+SETTINGS = ServerSettings(
+    tokens={"token-a"}, public_url="http://testserver", rate_limit=100_000, read_rate_limit=100_000
+)
 ENGINE = Engine(DATA, workers=0, start=False, hooks=server_hooks(SETTINGS, DATA))
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ENGINE, SETTINGS))
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))  # fmt: skip
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_500_and_only_documented_responses(case):
     # A schema-valid source URL may still be refused (private address, nothing uploaded):
     # that is the server's to decide, so valid-looking data is not required to pass. And

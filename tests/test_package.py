@@ -30,6 +30,15 @@ def test_code_is_ruff_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_code_is_ruff_formatted():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_cli_probe_reports_streams_as_json():
     src = require(VIDEO / "smpte_h264_aac_1080p2997_10s.mp4")
     result = subprocess.run(
@@ -83,8 +92,11 @@ def test_readme_quickstart_dubs_a_shared_file_with_the_network_off(tmp_path):
     # A fresh network namespace has no interface but a downed loopback: nothing is reachable.
     result = subprocess.run(
         ["unshare", "--net", *command, "--json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=900,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)
     assert data["target_language"] == "es" and data["source_language"] == "en"
@@ -102,7 +114,8 @@ def test_cli_dub_exits_2_on_bad_input_and_1_never_for_it(tmp_path):
     assert "unsupported_format" in result.stderr
     result = subprocess.run(
         ["dubengine", "dub", str(require(SPEECH / "jfk_en.flac")), "--target", "xx"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert "unsupported_language" in result.stderr

@@ -119,8 +119,12 @@ def test_a_job_goes_through_the_lifecycle_with_stage_progress(short_wav, tmp_pat
         job = engine.wait(engine.create_job(short_wav, "es", reduce_accent=True).job_id, 60)
         assert job.status is JobStatus.COMPLETED, job.error_message
         assert [s for s, _ in engine.history(job.job_id)] == [
-            "pending", "downloading", "processing", "uploading", "completed"
-        ]  # fmt: skip
+            "pending",
+            "downloading",
+            "processing",
+            "uploading",
+            "completed",
+        ]
         assert engine.get_report(job.job_id)["target_language"] == "es"
         assert engine.get_result(job.job_id).path.is_file()
     assert fakes.CLOSED == fakes.LOADS
@@ -162,8 +166,9 @@ def test_the_timing_report_gives_each_lines_overlap_and_the_overflowing_count(sh
     result = dub(short_wav, "es", out=tmp_path / "out.wav", config=FAKE)
     timing = result.to_dict()["timing"]
     assert timing["lines"] == len(result.fits)
-    assert timing["mean_iou"] == pytest.approx(sum(f.iou for f in result.fits) / len(result.fits),
-                                               abs=1e-4)  # fmt: skip
+    assert timing["mean_iou"] == pytest.approx(
+        sum(f.iou for f in result.fits) / len(result.fits), abs=1e-4
+    )
     assert timing["overflowing"] == sum(f.overflow > 0.05 for f in result.fits)
     assert all("iou" in f for f in result.to_dict()["fits"])
 
@@ -186,12 +191,15 @@ def test_cloning_references_are_the_longest_clean_stretches_up_to_30_s():
     from dubengine._types import Segment, Transcript
     from dubengine.pipeline.voices import clone_spans
 
-    transcript = Transcript(language="en", segments=(
-        Segment(0, 0.0, 10.0, "a", speaker="A"),
-        Segment(1, 8.0, 9.0, "b", speaker="B"),  # B talks over A
-        Segment(2, 12.0, 14.0, "a", speaker="A"),
-        Segment(3, 20.0, 45.0, "a", speaker="A"),
-    ))  # fmt: skip
+    transcript = Transcript(
+        language="en",
+        segments=(
+            Segment(0, 0.0, 10.0, "a", speaker="A"),
+            Segment(1, 8.0, 9.0, "b", speaker="B"),  # B talks over A
+            Segment(2, 12.0, 14.0, "a", speaker="A"),
+            Segment(3, 20.0, 45.0, "a", speaker="A"),
+        ),
+    )
     # A: 25 s from the longest line, then 5 s of the next longest clean stretch (0-8 s)
     assert clone_spans(transcript, "A") == [(0.0, 5.0), (20.0, 45.0)]
     # B has no clean speech at all: under 6 s clean, so all of it, overlapped or not

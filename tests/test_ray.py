@@ -36,8 +36,12 @@ LIFECYCLE = ["pending", "downloading", "processing", "uploading", "completed"]
 @pytest.fixture(scope="module")
 def cluster():
     """A two-CPU Ray cluster whose workers can import the tests' fakes."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})  # fmt: skip
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}},
+    )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -140,8 +144,9 @@ def test_an_engine_killed_mid_job_leaves_it_failed_and_no_actor(cluster, tmp_pat
     data = tmp_path / "data"
     child = subprocess.Popen(
         [sys.executable, "-c", ENGINE_ON_RAY, str(data), cluster, str(TESTS), str(require(LONG))],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         job_id, actor_pid = child.stdout.readline().split()
     finally:
@@ -165,8 +170,9 @@ def test_the_reference_client_flow_works_against_a_server_on_ray(cluster, tmp_pa
 
     port = free_port()
     settings = ServerSettings(tokens={"token-a"}, public_url=f"http://127.0.0.1:{port}")
-    engine = served_engine(tmp_path / "data", settings, workers=1, executor="ray",
-                           pipeline_factory=paced_pipeline)  # fmt: skip
+    engine = served_engine(
+        tmp_path / "data", settings, workers=1, executor="ray", pipeline_factory=paced_pipeline
+    )
     server = RunningServer(engine, settings)
     try:
         out = tmp_path / "dubbed.mp3"
@@ -205,8 +211,20 @@ def test_dubengine_serve_on_a_local_ray_cluster_answers_and_stops(tmp_path):
     from test_server import free_port
 
     port = free_port()
-    command = ["dubengine", "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
-               "--workers", "2", "--token", "t", "--ray", "local"]  # fmt: skip
+    command = [
+        "dubengine",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--workers",
+        "2",
+        "--token",
+        "t",
+        "--ray",
+        "local",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/api/dubbing/jobs"

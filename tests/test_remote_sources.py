@@ -73,8 +73,9 @@ def origin():
 
 
 def get(url: str, tmp_path: Path, cap: int = 500_000_000) -> Path:
-    return fetch(parse_source(url, LOCAL_ONLY), tmp_path, Limits(max_file_size_bytes=cap),
-                 LOCAL_ONLY)  # fmt: skip
+    return fetch(
+        parse_source(url, LOCAL_ONLY), tmp_path, Limits(max_file_size_bytes=cap), LOCAL_ONLY
+    )
 
 
 def test_media_is_downloaded(origin, tmp_path):
@@ -87,9 +88,13 @@ def test_a_redirect_to_an_allowed_host_is_followed(origin, tmp_path):
 
 @pytest.mark.parametrize(
     ("path", "words"),
-    [("/page.mp4", "HTML page"), ("/missing.mp4", "HTTP 404"), ("/to-private", "127.0.0.2"),
-     ("/loop", "redirects")],
-)  # fmt: skip
+    [
+        ("/page.mp4", "HTML page"),
+        ("/missing.mp4", "HTTP 404"),
+        ("/to-private", "127.0.0.2"),
+        ("/loop", "redirects"),
+    ],
+)
 def test_what_is_not_media_fails_the_download(origin, tmp_path, path, words):
     with pytest.raises(DownloadFailed, match=words):
         get(origin + path, tmp_path)

@@ -38,21 +38,25 @@ def test_spleeter_splits_speech_from_the_soundtrack(spleeter, known_mix):
     stems = spleeter.separate(mixture)
     speech_sdr = si_sdr(stems.speech.samples, speech)
     background_sdr = si_sdr(stems.background.samples, background)
-    print(f"spleeter: speech SI-SDR {speech_sdr:.1f} dB, background {background_sdr:.1f} dB, "
-          f"mixture as background {si_sdr(mixture.samples, background):.1f} dB")  # fmt: skip
+    print(
+        f"spleeter: speech SI-SDR {speech_sdr:.1f} dB, background {background_sdr:.1f} dB, "
+        f"mixture as background {si_sdr(mixture.samples, background):.1f} dB"
+    )
     assert speech_sdr >= 12.0  # measured 17.3 dB
     assert background_sdr >= 8.0  # measured 11.1 dB
     assert stems.speech.samples.shape == stems.background.samples.shape == speech.shape
     # nothing is lost: the stems add up to the input
-    np.testing.assert_allclose(stems.speech.samples + stems.background.samples,
-                               mixture.samples, atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        stems.speech.samples + stems.background.samples, mixture.samples, atol=1e-5
+    )
 
 
 def test_chunked_separation_matches_one_pass(known_mix):
     mixture, _, background = known_mix
     whole = create_backend("separator", "spleeter", device="cpu", chunk_seconds=30)
-    chunked = create_backend("separator", "spleeter", device="cpu", chunk_seconds=4,
-                             overlap_seconds=0.5)  # fmt: skip
+    chunked = create_backend(
+        "separator", "spleeter", device="cpu", chunk_seconds=4, overlap_seconds=0.5
+    )
     a, b = whole.separate(mixture).background, chunked.separate(mixture).background
     assert si_sdr(b.samples, a.samples) >= 15.0
     assert si_sdr(b.samples, background) >= si_sdr(a.samples, background) - 1.0
@@ -77,12 +81,20 @@ def _tiny_demucs(path, sources=("drums", "bass", "other", "vocals")):
     from demucs.htdemucs import HTDemucs
 
     torch.manual_seed(0)
-    kwargs = {"sources": list(sources), "channels": 8, "depth": 2, "samplerate": RATE,
-              "segment": 2, "t_layers": 1, "t_heads": 2, "t_hidden_scale": 1.0,
-              "dconv_depth": 1, "nfft": 1024}  # fmt: skip
+    kwargs = {
+        "sources": list(sources),
+        "channels": 8,
+        "depth": 2,
+        "samplerate": RATE,
+        "segment": 2,
+        "t_layers": 1,
+        "t_heads": 2,
+        "t_hidden_scale": 1.0,
+        "dconv_depth": 1,
+        "nfft": 1024,
+    }
     model = HTDemucs(**kwargs)
-    torch.save({"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": model.state_dict()},
-               path)  # fmt: skip
+    torch.save({"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": model.state_dict()}, path)
     return model
 
 
@@ -91,8 +103,14 @@ def test_demucs_backend_runs_a_local_checkpoint_chunk_by_chunk(tmp_path, known_m
     from demucs.apply import apply_model
 
     model = _tiny_demucs(tmp_path / "tiny.th").eval()
-    separator = create_backend("separator", "demucs", device="cpu", model=tmp_path / "tiny.th",
-                               chunk_seconds=3.0, overlap_seconds=0.5)  # fmt: skip
+    separator = create_backend(
+        "separator",
+        "demucs",
+        device="cpu",
+        model=tmp_path / "tiny.th",
+        chunk_seconds=3.0,
+        overlap_seconds=0.5,
+    )
     mixture = Audio(known_mix[0].samples[:, : 5 * RATE], RATE)
     stems = separator.separate(mixture)
     assert stems.speech.sample_rate == stems.background.sample_rate == RATE
@@ -102,12 +120,16 @@ def test_demucs_backend_runs_a_local_checkpoint_chunk_by_chunk(tmp_path, known_m
     piece = torch.from_numpy(mixture.samples[:, : 3 * RATE])
     mean, std = piece.mean(0).mean(), piece.mean(0).std() + 1e-8
     with torch.inference_mode():
-        out = apply_model(model, ((piece - mean) / std)[None], shifts=0, split=True,
-                          overlap=0.25)[0] * std + mean  # fmt: skip
+        out = (
+            apply_model(model, ((piece - mean) / std)[None], shifts=0, split=True, overlap=0.25)[0]
+            * std
+            + mean
+        )
     head = slice(0, int(2.5 * RATE))
     np.testing.assert_allclose(stems.speech.samples[:, head], out[3].numpy()[:, head], atol=1e-4)
-    np.testing.assert_allclose(stems.background.samples[:, head],
-                               out[:3].sum(0).numpy()[:, head], atol=1e-4)  # fmt: skip
+    np.testing.assert_allclose(
+        stems.background.samples[:, head], out[:3].sum(0).numpy()[:, head], atol=1e-4
+    )
 
 
 def test_demucs_needs_a_vocals_source_and_a_local_file(tmp_path):

@@ -109,8 +109,12 @@ def run_reference_client(
     """The reference's workflow run by node: uploads ``source``, dubs it, saves ``out``."""
     script = out.with_name("workflow.mjs")
     script.write_text(reference_workflow(base_url, token))
-    return subprocess.run(["node", str(script), str(source), str(out)], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        ["node", str(script), str(source), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
@@ -198,8 +202,9 @@ def test_the_eleventh_request_in_a_minute_is_rate_limited(tmp_path, warm_pipelin
         }
         assert 1 <= int(eleventh.headers["Retry-After"]) <= 61
         assert httpx.get(running.url + "/api/dubbing/jobs", headers=auth()).status_code == 200
-        other = httpx.post(running.url + "/api/dubbing/upload-url", json=body,
-                           headers=auth("token-b"))  # fmt: skip
+        other = httpx.post(
+            running.url + "/api/dubbing/upload-url", json=body, headers=auth("token-b")
+        )
         assert other.status_code == 200  # the limit is per token
     finally:
         running.stop()
@@ -248,9 +253,12 @@ def test_an_upload_over_the_cap_is_refused_without_filling_the_disk(tmp_path, wa
     port = free_port()
     settings = ServerSettings(tokens=set(TOKENS), public_url=f"http://127.0.0.1:{port}")
     engine = served_engine(
-        tmp_path / "data", settings, workers=0, start=False,
+        tmp_path / "data",
+        settings,
+        workers=0,
+        start=False,
         limits=Limits(max_file_size_bytes=100_000),
-    )  # fmt: skip
+    )
     running = RunningServer(engine, settings)
     try:
         target = upload_target_at(running.url)
@@ -388,8 +396,18 @@ def test_dubengine_serve_command_starts_and_takes_tokens_from_the_environment(tm
 
     port = free_port()
     env = os.environ | {"DUBENGINE_API_TOKENS": "env-token-1, env-token-2"}
-    command = ["dubengine", "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
-               "--workers", "1", "--token", "cli-token"]  # fmt: skip
+    command = [
+        "dubengine",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--workers",
+        "1",
+        "--token",
+        "cli-token",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/api/dubbing/jobs"

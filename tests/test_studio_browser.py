@@ -26,8 +26,9 @@ TOKEN = "studio-token"
 @pytest.fixture
 def studio(tmp_path):
     port = free_port()
-    settings = ServerSettings(tokens={TOKEN}, public_url=f"http://127.0.0.1:{port}",
-                              rate_limit=1000)  # fmt: skip
+    settings = ServerSettings(
+        tokens={TOKEN}, public_url=f"http://127.0.0.1:{port}", rate_limit=1000
+    )
     engine = served_engine(tmp_path / "data", settings, workers=1, config=fakes.CONFIG)
     running = RunningServer(engine, settings)
     job = engine.create_job(str(require(SPEECH / "jfk_en.flac")), "es", owner=owner_of(TOKEN))

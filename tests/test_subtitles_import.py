@@ -41,8 +41,10 @@ pytestmark = pytest.mark.usefixtures("fake_backends")
 
 
 def test_srt_and_webvtt_are_read_with_their_markup_removed():
-    assert parse_subtitles(SOURCE_SRT) == [(0.2, 1.3, "Hello there."),
-                                           (1.5, 2.6, "How are you doing today?")]  # fmt: skip
+    assert parse_subtitles(SOURCE_SRT) == [
+        (0.2, 1.3, "Hello there."),
+        (1.5, 2.6, "How are you doing today?"),
+    ]
     assert parse_subtitles(TARGET_VTT) == [(0.2, 1.3, "Hola."), (1.5, 2.6, "¿Qué tal?")]
     cues = [(0.0, 1.25, "One."), (3600.5, 3602.0, "Two.")]
     assert parse_subtitles(to_srt(cues)) == cues and parse_subtitles(to_vtt(cues)) == cues
@@ -85,21 +87,35 @@ def write(tmp_path, name, text):
 
 def test_a_dub_from_source_subtitles_transcribes_nothing_and_keeps_their_times(tmp_path):
     srt = write(tmp_path, "talk.srt", SOURCE_SRT)
-    result = dub(require(SHORT), "es", out=tmp_path / "out.wav", config=fakes.CONFIG,
-                 subtitles=srt, source_lang="en")  # fmt: skip
+    result = dub(
+        require(SHORT),
+        "es",
+        out=tmp_path / "out.wav",
+        config=fakes.CONFIG,
+        subtitles=srt,
+        source_lang="en",
+    )
     assert fakes.LOADS["transcriber"] == 0
     stage = next(s for s in result.stages if s.name == "Transcribing")
     assert stage.backends == ("diarizer:fake",)  # still diarized
     assert [(s.start, s.end, s.text) for s in result.transcript.segments] == parse_subtitles(
-        SOURCE_SRT)  # fmt: skip
+        SOURCE_SRT
+    )
     assert [f.source_start for f in result.fits] == [0.2, 1.5]
     assert {s.speaker for s in result.transcript.segments} == {"SPEAKER_00", "SPEAKER_01"}
 
 
 def test_a_dub_from_both_subtitles_speaks_exactly_the_given_translations(tmp_path):
     srt, vtt = write(tmp_path, "talk.srt", SOURCE_SRT), write(tmp_path, "talk.es.vtt", TARGET_VTT)
-    result = dub(require(SHORT), "es", out=tmp_path / "out.wav", config=fakes.CONFIG,
-                 subtitles=srt, translated_subtitles=vtt, source_lang="en")  # fmt: skip
+    result = dub(
+        require(SHORT),
+        "es",
+        out=tmp_path / "out.wav",
+        config=fakes.CONFIG,
+        subtitles=srt,
+        translated_subtitles=vtt,
+        source_lang="en",
+    )
     assert fakes.LOADS["transcriber"] == fakes.LOADS["translator"] == 0
     assert [f.text for f in result.fits] == ["Hola.", "¿Qué tal?"]
     assert fakes.SHORTENED == []  # the aligner speeds up, but never rewrites a given line
@@ -112,29 +128,46 @@ def test_an_earlier_dubs_transcript_is_dubbed_again_without_asr_diarization_or_m
     sidecar["transcript"]["segments"][0]["translation"] = "Buenos días."  # the user's fix
     edited = write(tmp_path, "edited.json", json.dumps(sidecar))
     fakes.reset_counts()
-    again = dub(require(SHORT), "es", out=tmp_path / "again.wav", config=fakes.CONFIG,
-                subtitles=edited)  # fmt: skip
+    again = dub(
+        require(SHORT), "es", out=tmp_path / "again.wav", config=fakes.CONFIG, subtitles=edited
+    )
     assert fakes.LOADS["transcriber"] == fakes.LOADS["diarizer"] == fakes.LOADS["translator"] == 0
     assert again.fits[0].text == "Buenos días."
     assert [s.speaker for s in again.transcript.segments] == [
-        s.speaker for s in first.transcript.segments]  # fmt: skip
+        s.speaker for s in first.transcript.segments
+    ]
 
 
 def test_a_cue_past_the_end_of_the_media_is_refused(tmp_path):
     late = write(tmp_path, "late.srt", "1\n00:01:00,000 --> 00:01:02,000\nToo late.\n")
     with pytest.raises(InvalidOption, match=r"cue 1 starts at 60.00 s, after the media ends"):
-        dub(require(SHORT), "es", out=tmp_path / "out.wav", config=fakes.CONFIG, subtitles=late,
-            source_lang="en")  # fmt: skip
+        dub(
+            require(SHORT),
+            "es",
+            out=tmp_path / "out.wav",
+            config=fakes.CONFIG,
+            subtitles=late,
+            source_lang="en",
+        )
 
 
 def test_jobs_take_subtitles_and_refuse_malformed_ones_before_queueing(tmp_path):
     with Engine(tmp_path / "data", config=fakes.CONFIG) as engine:
-        job = engine.create_job(str(require(SHORT)), "es", subtitles=SOURCE_SRT,
-                                translated_subtitles=TARGET_VTT, source_lang="en")  # fmt: skip
+        job = engine.create_job(
+            str(require(SHORT)),
+            "es",
+            subtitles=SOURCE_SRT,
+            translated_subtitles=TARGET_VTT,
+            source_lang="en",
+        )
         done = engine.wait(job.job_id, timeout=60)
         with pytest.raises(InvalidOption, match="line 2: malformed times"):
-            engine.create_job(str(require(SHORT)), "es", source_lang="en",
-                              subtitles="1\n00:00:01 --> 00:00:02\nNo millis.\n")  # fmt: skip
+            engine.create_job(
+                str(require(SHORT)),
+                "es",
+                source_lang="en",
+                subtitles="1\n00:00:01 --> 00:00:02\nNo millis.\n",
+            )
         total = engine.list_jobs().total
         report = engine.get_report(job.job_id)
     assert done.status is JobStatus.COMPLETED and total == 1
@@ -153,15 +186,21 @@ def test_the_server_takes_uploaded_subtitles_and_answers_400_to_bad_ones(tmp_pat
     auth = {"Authorization": "Bearer t"}
 
     def upload(name: str, body: bytes, kind: str) -> str:
-        target = client.post("/api/dubbing/upload-url", headers=auth,
-                             json={"filename": name, "content_type": kind}).json()  # fmt: skip
-        assert client.put(target["upload_url"], content=body,
-                          headers={"Content-Type": kind}).status_code in (200, 201)  # fmt: skip
+        target = client.post(
+            "/api/dubbing/upload-url", headers=auth, json={"filename": name, "content_type": kind}
+        ).json()
+        assert client.put(
+            target["upload_url"], content=body, headers={"Content-Type": kind}
+        ).status_code in (200, 201)
         return target["source_url"]
 
     def create(media: str, subtitles: str) -> object:
-        body = {"source_url": media, "target_lang": "es", "source_lang": "en",
-                "subtitles_url": subtitles}  # fmt: skip
+        body = {
+            "source_url": media,
+            "target_lang": "es",
+            "source_lang": "en",
+            "subtitles_url": subtitles,
+        }
         return client.post("/api/dubbing/jobs", headers=auth, json=body)
 
     try:
@@ -191,9 +230,15 @@ def test_a_real_dub_from_both_subtitles_is_heard_saying_the_given_spanish(
     source = "1\n00:00:00,300 --> 00:00:04,200\nAnd so, my fellow Americans,\n"
     target = "1\n00:00:00,300 --> 00:00:04,200\nY así, compatriotas,\n"
     srt, es = write(tmp_path, "jfk.srt", source), write(tmp_path, "jfk.es.srt", target)
-    result = dub(require(SPEECH / "jfk_en.flac"), "es", out=tmp_path / "jfk.es.wav",
-                 pipeline=warm_pipeline, subtitles=srt, translated_subtitles=es,
-                 source_lang="en")  # fmt: skip
+    result = dub(
+        require(SPEECH / "jfk_en.flac"),
+        "es",
+        out=tmp_path / "jfk.es.wav",
+        pipeline=warm_pipeline,
+        subtitles=srt,
+        translated_subtitles=es,
+        source_lang="en",
+    )
     stages = {s.name: s for s in result.stages}
     assert "transcriber:faster-whisper" not in stages["Transcribing"].backends
     assert stages["Translating"].backends == ()

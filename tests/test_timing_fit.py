@@ -16,11 +16,17 @@ CAP = AlignOptions().max_speed
 LINES = (
     ("I need the design.", "Necesito el diseño.", 0.8),
     ("I didn't know you were there.", "No sabía que estabas ahí.", 1.15),
-    ("I'm in New Jersey now, though.",
-     "Aunque ahora mismo estoy viviendo en el estado de Nueva Jersey.", 2.5),
-    ("I looked everywhere for the keys.",
-     "He buscado las llaves absolutamente por todas partes de la casa.", 2.5),
-)  # fmt: skip
+    (
+        "I'm in New Jersey now, though.",
+        "Aunque ahora mismo estoy viviendo en el estado de Nueva Jersey.",
+        2.5,
+    ),
+    (
+        "I looked everywhere for the keys.",
+        "He buscado las llaves absolutamente por todas partes de la casa.",
+        2.5,
+    ),
+)
 PAUSE = 0.2
 
 
@@ -89,9 +95,11 @@ def tone(text: str, speed: float) -> Audio:
 
 def test_a_line_that_fits_nowhere_delays_the_next_one_when_it_has_room():
     # Back to back, no pause to borrow: line 0 needs 0.8 s at its natural pace for 0.5 s.
-    segments = [Segment(0, 0.0, 0.5, "a", translation="x" * 8),
-                Segment(1, 0.5, 1.5, "b", translation="y" * 3),
-                Segment(2, 1.6, 1.9, "c", translation="z" * 3)]  # fmt: skip
+    segments = [
+        Segment(0, 0.0, 0.5, "a", translation="x" * 8),
+        Segment(1, 0.5, 1.5, "b", translation="y" * 3),
+        Segment(2, 1.6, 1.9, "c", translation="z" * 3),
+    ]
     natural = {s.id: tone(s.translation, 1.0) for s in segments}
     placed = align(segments, natural, lambda s: tone, None, duration=2.5)
     first, second, third = (p.fit for p in placed)
@@ -103,9 +111,11 @@ def test_a_line_that_fits_nowhere_delays_the_next_one_when_it_has_room():
 
 
 def test_a_line_that_fits_nowhere_starts_early_into_the_silence_before_it():
-    segments = [Segment(0, 0.0, 0.5, "a", translation="x" * 3),
-                Segment(1, 0.8, 1.3, "b", translation="y" * 8),  # 0.8 s, 0.62 s at the cap
-                Segment(2, 1.3, 2.3, "c", translation="z" * 3)]  # fmt: skip
+    segments = [
+        Segment(0, 0.0, 0.5, "a", translation="x" * 3),
+        Segment(1, 0.8, 1.3, "b", translation="y" * 8),  # 0.8 s, 0.62 s at the cap
+        Segment(2, 1.3, 2.3, "c", translation="z" * 3),
+    ]
     natural = {s.id: tone(s.translation, 1.0) for s in segments}
     first, second, third = (p.fit for p in align(segments, natural, lambda s: tone, None, 2.5))
     assert second.overflow == 0 and second.end <= 1.3 + 1e-3
@@ -115,9 +125,11 @@ def test_a_line_that_fits_nowhere_starts_early_into_the_silence_before_it():
 
 
 def test_the_line_after_one_that_fits_nowhere_is_sped_up_to_start_late_and_end_on_time():
-    segments = [Segment(0, 0.0, 0.5, "a", translation="x" * 7),  # 0.54 s at the cap for 0.5
-                Segment(1, 0.5, 1.0, "b", translation="y" * 4),  # fits at its natural pace
-                Segment(2, 1.1, 1.5, "c", translation="z" * 3)]  # fmt: skip
+    segments = [
+        Segment(0, 0.0, 0.5, "a", translation="x" * 7),  # 0.54 s at the cap for 0.5
+        Segment(1, 0.5, 1.0, "b", translation="y" * 4),  # fits at its natural pace
+        Segment(2, 1.1, 1.5, "c", translation="z" * 3),
+    ]
     natural = {s.id: tone(s.translation, 1.0) for s in segments}
     first, second, _ = (p.fit for p in align(segments, natural, lambda s: tone, None, 2.0))
     assert first.overflow == 0

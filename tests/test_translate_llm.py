@@ -7,8 +7,8 @@ import re
 import pytest
 
 from dubengine import UnsupportedLanguage
-from dubengine._budget import budget_chars, line_limits, line_rooms, spoken_length
 from dubengine._types import LANGUAGES, Segment, Transcript
+from dubengine.toolkit.budget import budget_chars, line_limits, line_rooms, spoken_length
 
 # Lines from the real recordings, with the time each took to say.
 ENGLISH = Transcript(
@@ -93,8 +93,11 @@ def test_lines_keep_within_what_the_timing_fit_can_place(translations):
 def test_source_and_timing_are_kept(translations):
     for source, result in zip(ENGLISH.segments, translations["fr"].segments, strict=True):
         assert (result.id, result.start, result.end, result.text) == (
-            source.id, source.start, source.end, source.text
-        )  # fmt: skip
+            source.id,
+            source.start,
+            source.end,
+            source.text,
+        )
     assert translations["fr"].target_language == "fr"
 
 

@@ -12,10 +12,10 @@ from conftest import SPEECH, require
 from fakes import CONFIG, register_fakes
 
 from dubengine import Engine, InvalidOption, ProcessingFailed
-from dubengine._budget import fits, line_limits
 from dubengine._types import Segment, Transcript
 from dubengine.jobs import JobStatus
 from dubengine.registry import create_backend
+from dubengine.toolkit.budget import fits, line_limits
 
 LINES = [
     (0.0, 2.6, "Where did you put the keys?"),
@@ -25,21 +25,29 @@ LINES = [
 
 
 def openai_translator(base_url: str, **options):
-    return create_backend("translator", "openai-compatible", base_url=base_url,
-                          model="qwen2.5-coder-1.5b-instruct", **options)  # fmt: skip
+    return create_backend(
+        "translator",
+        "openai-compatible",
+        base_url=base_url,
+        model="qwen2.5-coder-1.5b-instruct",
+        **options,
+    )
 
 
 def test_translates_a_transcript_through_the_embedded_model_served_over_http(translator):
     from lingua import Language, LanguageDetectorBuilder
 
     app = qwen_app(translator.wrapped)
-    transcript = Transcript(language="en", segments=tuple(
-        Segment(i, start, end, text) for i, (start, end, text) in enumerate(LINES)))  # fmt: skip
+    transcript = Transcript(
+        language="en",
+        segments=tuple(Segment(i, start, end, text) for i, (start, end, text) in enumerate(LINES)),
+    )
     with serving(app) as url:
         remote = openai_translator(url).translate(transcript, "es")
         shortened = openai_translator(url).shorten(remote.segments[1:2], "en", "es", [12])
     detector = LanguageDetectorBuilder.from_languages(
-        Language.ENGLISH, Language.SPANISH, Language.FRENCH).build()  # fmt: skip
+        Language.ENGLISH, Language.SPANISH, Language.FRENCH
+    ).build()
     for segment, limit in zip(remote.segments, line_limits(remote, "es"), strict=True):
         assert detector.detect_language_of(segment.translation) == Language.SPANISH, segment
         assert fits(segment.translation, limit), segment
@@ -52,8 +60,9 @@ def test_translates_a_transcript_through_the_embedded_model_served_over_http(tra
         local = translator.translate(transcript, "es")
     finally:
         alone.batch_size = batch_size
-    pairs = [(a.translation, b.translation)
-             for a, b in zip(remote.segments, local.segments, strict=True)]  # fmt: skip
+    pairs = [
+        (a.translation, b.translation) for a, b in zip(remote.segments, local.segments, strict=True)
+    ]
     assert sum(a == b for a, b in pairs) >= 2, pairs
     assert app.state.requests >= len(LINES)
 

@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 from conftest import SPEECH, require
 
-from dubengine._voicing import adjust_voice, median_f0, semitones, speak_as
 from dubengine.media import Audio, decode_audio
 from dubengine.quality.metrics import read_rttm
 from dubengine.samples import SENTENCES
+from dubengine.toolkit.voicing import adjust_voice, median_f0, semitones, speak_as
 
 # Lines the voices are heard speaking in the checks (not the sentences the matcher samples).
-LINES = ["Mi hermano trabaja en el hospital cerca del río.",
-         "¿Podrías decirme dónde está la estación de tren?"]  # fmt: skip
+LINES = [
+    "Mi hermano trabaja en el hospital cerca del río.",
+    "¿Podrías decirme dónde está la estación de tren?",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,24 +56,28 @@ def test_two_speakers_get_distinct_voices_nearer_their_choice_than_each_other(
 ):
     a, b = sorted(matched)
     dubbed = {s: embedder.embed(_speak_lines(kokoro, matched[s])) for s in (a, b)}
-    chosen = {s: embedder.embed(speak_as(kokoro, SENTENCES["es"][0], "es", matched[s]))
-              for s in (a, b)}  # fmt: skip
+    chosen = {
+        s: embedder.embed(speak_as(kokoro, SENTENCES["es"][0], "es", matched[s])) for s in (a, b)
+    }
     original = {s: embedder.embed(references[s]) for s in (a, b)}
     between = float(dubbed[a] @ dubbed[b])
     for s in (a, b):
         own_choice = float(dubbed[s] @ chosen[s])
-        print(f"{s}: {matched[s].name}, pitch {semitones(matched[s].pitch_ratio):+.1f} st, "
-              f"formants {matched[s].formant_ratio}; dubbed vs its chosen voice {own_choice:.3f}, "
-              f"vs the original speaker {float(dubbed[s] @ original[s]):.3f}; matching measured "
-              f"{matched[s].similarity:.3f}")  # fmt: skip
+        print(
+            f"{s}: {matched[s].name}, pitch {semitones(matched[s].pitch_ratio):+.1f} st, "
+            f"formants {matched[s].formant_ratio}; dubbed vs its chosen voice {own_choice:.3f}, "
+            f"vs the original speaker {float(dubbed[s] @ original[s]):.3f}; matching measured "
+            f"{matched[s].similarity:.3f}"
+        )
         assert between < own_choice
-    print(f"between the two dubbed voices {between:.3f}; between the originals "
-          f"{float(original[a] @ original[b]):.3f}")  # fmt: skip
+    print(
+        f"between the two dubbed voices {between:.3f}; between the originals "
+        f"{float(original[a] @ original[b]):.3f}"
+    )
     assert (matched[a].name, matched[a].pitch_ratio) != (matched[b].name, matched[b].pitch_ratio)
 
 
-def test_the_match_is_at_least_as_near_as_the_default_voice(matched, references, kokoro,
-                                                            embedder):  # fmt: skip
+def test_the_match_is_at_least_as_near_as_the_default_voice(matched, references, kokoro, embedder):
     for speaker, voice in matched.items():
         target = embedder.embed(references[speaker])
         plain = embedder.embed(

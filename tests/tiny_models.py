@@ -16,15 +16,23 @@ def build_tiny_whisper(folder: Path) -> Path:
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-    from dubengine.models import WHISPER_BASE, ensure_model
+    from dubengine.weights import WHISPER_BASE, ensure_model
 
     base = ensure_model(WHISPER_BASE)  # for its tokenizer and language ids only
     torch.manual_seed(0)
     config = WhisperConfig(
-        vocab_size=51865, d_model=16, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-        decoder_ffn_dim=32, num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
-    )  # fmt: skip
+        vocab_size=51865,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        num_mel_bins=80,
+        max_source_positions=1500,
+        max_target_positions=448,
+    )
     hf = folder.with_name(folder.name + "-hf")
     WhisperForConditionalGeneration(config).save_pretrained(hf)
     shutil.copy(base / "tokenizer.json", hf / "tokenizer.json")

@@ -1,17 +1,17 @@
 """Editable dubs: a finished dub kept as a project (``project``), edits to its lines that
 mark what must be spoken again (``edits``), and a render that re-synthesizes only those lines
-and re-mixes only where they are (``render``), from a per-line audio cache (``clips``)."""
+and re-mixes only where they are (``render``), from the pipeline's per-line audio cache."""
 
 from .edits import (
     LINE_FIELDS,
-    delete_line,
-    edit_line,
-    insert_line,
-    merge_lines,
+    delete_segment,
+    edit_segment,
+    insert_segment,
+    merge_segments,
     set_voice,
-    split_line,
+    split_segment,
 )
-from .project import Line, Project, Speaker, load_voices, save_project
+from .project import Line, Project, Speaker, load_voices, read_state, save_project, write_state
 from .render import Rendered, render
 
 __all__ = [
@@ -20,13 +20,15 @@ __all__ = [
     "Project",
     "Rendered",
     "Speaker",
-    "delete_line",
-    "edit_line",
-    "insert_line",
+    "delete_segment",
+    "edit_segment",
+    "insert_segment",
     "load_voices",
-    "merge_lines",
+    "merge_segments",
+    "read_state",
     "render",
     "save_project",
     "set_voice",
-    "split_line",
+    "split_segment",
+    "write_state",
 ]

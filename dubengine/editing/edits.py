@@ -17,7 +17,7 @@ MIN_LINE_SEC = 0.2  # a line shorter than this cannot be spoken
 TIME_EPS = 1e-3
 
 
-def edit_line(project: Project, index: int, changes: dict[str, Any]) -> Line:
+def edit_segment(project: Project, index: int, changes: dict[str, Any]) -> Line:
     """Changes any of a line's text, translation, speaker, start and end."""
     line = line_at(project, index)
     unknown = sorted(set(changes) - set(LINE_FIELDS))
@@ -32,9 +32,14 @@ def edit_line(project: Project, index: int, changes: dict[str, Any]) -> Line:
     translation = _text(changes, "translation", old.translation or "")
     speaker = _speaker(project, changes.get("speaker", old.speaker))
     segment = dataclasses.replace(
-        old, start=float(start), end=float(end), text=text, translation=translation,
-        speaker=speaker, words=old.words if text == old.text else (),
-    )  # fmt: skip
+        old,
+        start=float(start),
+        end=float(end),
+        text=text,
+        translation=translation,
+        speaker=speaker,
+        words=old.words if text == old.text else (),
+    )
     before = (old.translation, old.speaker, old.start, old.end)
     spoken = (translation, speaker, start, end) != before
     if spoken:
@@ -45,7 +50,7 @@ def edit_line(project: Project, index: int, changes: dict[str, Any]) -> Line:
     return line
 
 
-def split_line(project: Project, index: int, at: float) -> tuple[Line, Line]:
+def split_segment(project: Project, index: int, at: float) -> tuple[Line, Line]:
     """Two lines of the same speaker, cut at ``at`` seconds; the text by its word times when
     known, the translation at the word nearest the same share of its length."""
     line = line_at(project, index)
@@ -65,17 +70,26 @@ def split_line(project: Project, index: int, at: float) -> tuple[Line, Line]:
     translations = _cut(old.translation or "", share)
     if not all((*texts, *translations)):
         raise InvalidOption(f"line {index} is too short to split at {at}: a half would be empty")
-    first = dataclasses.replace(old, end=float(at), text=texts[0], translation=translations[0],
-                                words=tuple(words[0]) if all(words) else ())  # fmt: skip
-    second = dataclasses.replace(old, start=float(at), text=texts[1],
-                                 translation=translations[1],
-                                 words=tuple(words[1]) if all(words) else ())  # fmt: skip
+    first = dataclasses.replace(
+        old,
+        end=float(at),
+        text=texts[0],
+        translation=translations[0],
+        words=tuple(words[0]) if all(words) else (),
+    )
+    second = dataclasses.replace(
+        old,
+        start=float(at),
+        text=texts[1],
+        translation=translations[1],
+        words=tuple(words[1]) if all(words) else (),
+    )
     project.lines[index : index + 1] = [Line(first, stale=True), Line(second, stale=True)]
     project.renumber()
     return project.lines[index], project.lines[index + 1]
 
 
-def merge_lines(project: Project, index: int) -> Line:
+def merge_segments(project: Project, index: int) -> Line:
     """Line ``index`` and the next as one line (same speaker only: a line never spans two)."""
     first, second = line_at(project, index), line_at(project, index + 1)
     a, b = first.segment, second.segment
@@ -85,15 +99,18 @@ def merge_lines(project: Project, index: int) -> Line:
             "give them the same speaker first"
         )
     merged = dataclasses.replace(
-        a, end=max(a.end, b.end), text=f"{a.text} {b.text}".strip(),
-        translation=f"{a.translation or ''} {b.translation or ''}".strip(), words=a.words + b.words,
-    )  # fmt: skip
+        a,
+        end=max(a.end, b.end),
+        text=f"{a.text} {b.text}".strip(),
+        translation=f"{a.translation or ''} {b.translation or ''}".strip(),
+        words=a.words + b.words,
+    )
     project.lines[index : index + 2] = [Line(merged, stale=True)]
     project.renumber()
     return project.lines[index]
 
 
-def delete_line(project: Project, index: int) -> None:
+def delete_segment(project: Project, index: int) -> None:
     line_at(project, index)
     del project.lines[index]
     project.renumber()
@@ -101,18 +118,27 @@ def delete_line(project: Project, index: int) -> None:
         _stale(project, index - 1)  # its window now reaches further
 
 
-def insert_line(
-    project: Project, start: float, end: float, text: str, translation: str,
+def insert_segment(
+    project: Project,
+    start: float,
+    end: float,
+    text: str,
+    translation: str,
     speaker: str | None = None,
-) -> Line:  # fmt: skip
+) -> Line:
     """A new line (speech the transcript missed), placed by its start time; ``speaker`` may
     be left out when the dub has one."""
     if speaker is None and len(project.speakers) == 1:
         speaker = next(iter(project.speakers))
     index = sum(line.segment.start <= start for line in project.lines)
-    segment = Segment(index, float(start), float(end), _text({"text": text}, "text", ""),
-                      _speaker(project, speaker),
-                      _text({"translation": translation}, "translation", ""))  # fmt: skip
+    segment = Segment(
+        index,
+        float(start),
+        float(end),
+        _text({"text": text}, "text", ""),
+        _speaker(project, speaker),
+        _text({"translation": translation}, "translation", ""),
+    )
     project.lines.insert(index, Line(segment, stale=True))
     try:
         _check_times(project, index, start, end, moved=(True, True))
@@ -133,9 +159,14 @@ def set_voice(project: Project, speaker: str, voice: str) -> None:
         raise InvalidOption(
             f"unknown voice {voice!r}; the synthesizer has {', '.join(project.voices_available)}"
         )
-    project.speakers[speaker] = dataclasses.replace(project.speakers[speaker], voice=voice,
-                                                    pitch_ratio=1.0, formant_ratio=1.0,
-                                                    similarity=None, style=None)  # fmt: skip
+    project.speakers[speaker] = dataclasses.replace(
+        project.speakers[speaker],
+        voice=voice,
+        pitch_ratio=1.0,
+        formant_ratio=1.0,
+        similarity=None,
+        style=None,
+    )
     for i, line in enumerate(project.lines):
         if line.segment.speaker == speaker:
             _stale(project, i)

@@ -1,6 +1,7 @@
-"""A finished dub kept for editing: the state of its lines and voices (JSON, in the job
-store) and beside the output, in ``<output stem>.edit/``, what a re-render needs: the input,
-the separated stems, the last mix and dub track, and the clip cache."""
+"""A finished dub kept for editing: the state of its lines and voices (JSON: in the job
+store for a job, else ``project.json``, never both) and beside the output, in
+``<output stem>.edit/``, what a re-render reads: the input, the separated stems, the last mix
+and dub track, and the clip cache."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._types import DEFAULT_SPEAKER, LineFit, PlacedLine, Segment, Speak, Transcript, Voice, Word
+from .._options import DubOptions
+from .._types import DEFAULT_SPEAKER, LineFit, Segment, Transcript, Voice, Word
 from ..media.decode import Audio
-from .clips import ClipCache, key_of, voice_key
+from ..pipeline import DubArtifacts
+from ..pipeline.clips import ClipCache, key_of, voice_keys
 
 FOLDER_SUFFIX = ".edit"
 STATE_FILE = "project.json"
@@ -73,8 +75,7 @@ class Project:
         return tuple(line.segment for line in self.lines)
 
     def transcript(self) -> Transcript:
-        return Transcript(self.source_language, self.segments,
-                          target_language=self.target_language)  # fmt: skip
+        return Transcript(self.source_language, self.segments, target_language=self.target_language)
 
     def renumber(self) -> None:
         """Segment ids are positions; after a split, merge, insert or delete they move."""
@@ -113,19 +114,6 @@ def project_folder(output: Path) -> Path:
     return output.with_name(output.stem + FOLDER_SUFFIX)
 
 
-def voice_keys(voices: dict[str, Voice], synthesizer: str, language: str) -> dict[str, str]:
-    return {name: voice_key(voice, synthesizer, language) for name, voice in voices.items()}
-
-
-def cached_speech(
-    cache: ClipCache, speak_for: Callable[[Segment], Speak], keys: dict[str, str]
-) -> Callable[[Segment], Speak]:
-    """``speak_for`` with every clip kept in ``cache``, under its speaker's voice key."""
-    return lambda segment: cache.speaking(
-        speak_for(segment), keys[segment.speaker or DEFAULT_SPEAKER]
-    )
-
-
 def spans_of(segments: tuple[Segment, ...]) -> list[list[float]]:
     return [[s.start, s.end] for s in segments]
 
@@ -137,47 +125,59 @@ def placed_key(voice: str, fit: LineFit) -> str:
 
 def save_project(
     folder: Path,
+    artifacts: DubArtifacts,
     *,
+    transcript: Transcript,
     input_path: Path,
     output: Path,
-    transcript: Transcript,
-    voices: dict[str, Voice],
-    placed: list[PlacedLine],
-    speech: Audio,
-    background: Audio | None,
-    mixed: Audio,
-    dub_track: np.ndarray,
-    gain_db: float,
-    synthesizer: str,
-    voices_available: list[str],
-    options: Any,
+    options: DubOptions,
     duration: float,
 ) -> Project:
-    """Writes the project folder and returns its state (which the caller stores)."""
+    """Writes what a re-render reads into ``folder`` (the input linked, the stems, the last
+    mix and dub track, each placed line in the clip cache) and returns the project's state,
+    which the caller keeps: the job store for a job, ``project.json`` for ``dub()``."""
     folder.mkdir(parents=True, exist_ok=True)
     _link_or_copy(input_path, folder / input_path.name)
-    np.save(folder / "speech.npy", speech.samples)
-    if background is not None:
-        np.save(folder / "background.npy", background.samples)
-    np.save(folder / "mix.npy", mixed.samples)
-    np.save(folder / "dub.npy", dub_track)
+    np.save(folder / "speech.npy", artifacts.speech.samples)
+    if artifacts.background is not None:
+        np.save(folder / "background.npy", artifacts.background.samples)
+    np.save(folder / "mix.npy", artifacts.mixed.samples)
+    np.save(folder / "dub.npy", artifacts.dub_track)
+    voices = artifacts.voices
     speakers = {name: _save_voice(folder, name, voice) for name, voice in voices.items()}
-    keys = voice_keys(voices, synthesizer, options.target_lang)
+    keys = voice_keys(voices, artifacts.synthesizer, options.target_lang)
     cache = ClipCache(folder / "clips")
     lines = []
-    for segment, line in zip(transcript.segments, placed, strict=True):
+    for segment, line in zip(transcript.segments, artifacts.placed, strict=True):
         voice = keys[segment.speaker or DEFAULT_SPEAKER]
         lines.append(Line(segment, line.fit, cache.put(placed_key(voice, line.fit), line.audio)))
-    project = Project(
-        folder=folder.name, input=input_path.name, output=output.name, duration=duration,
-        source_language=transcript.language, target_language=options.target_lang,
-        lag=options.translation_lag_time, original_volume=options.original_speech_volume,
-        synthesizer=synthesizer, gain_db=gain_db, voices_available=voices_available,
-        speakers=speakers, lines=lines, mixed_spans=spans_of(transcript.segments),
-    )  # fmt: skip
-    (folder / STATE_FILE).write_text(json.dumps(project.to_dict(), ensure_ascii=False),
-                                     encoding="utf-8")  # fmt: skip
-    return project
+    return Project(
+        folder=folder.name,
+        input=input_path.name,
+        output=output.name,
+        duration=duration,
+        source_language=transcript.language,
+        target_language=options.target_lang,
+        lag=options.translation_lag_time,
+        original_volume=options.original_speech_volume,
+        synthesizer=artifacts.synthesizer,
+        gain_db=artifacts.gain_db,
+        voices_available=list(artifacts.voices_available),
+        speakers=speakers,
+        lines=lines,
+        mixed_spans=spans_of(transcript.segments),
+    )
+
+
+def write_state(folder: Path, project: Project) -> Path:
+    """The state of a project edited without a job store, beside its audio."""
+    path = folder / STATE_FILE
+    path.write_text(json.dumps(project.to_dict(), ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def read_state(folder: Path) -> Project:
+    return Project.from_dict(json.loads((folder / STATE_FILE).read_text(encoding="utf-8")))
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -198,8 +198,11 @@ def _save_voice(folder: Path, name: str, voice: Voice) -> Speaker:
     if voice.reference is not None:
         speaker.reference = f"voices/{name}.reference.npz"
         (folder / "voices").mkdir(exist_ok=True)
-        np.savez(folder / speaker.reference, samples=voice.reference.samples,
-                 rate=voice.reference.sample_rate)  # fmt: skip
+        np.savez(
+            folder / speaker.reference,
+            samples=voice.reference.samples,
+            rate=voice.reference.sample_rate,
+        )
     return speaker
 
 
@@ -212,8 +215,14 @@ def load_voices(folder: Path, speakers: dict[str, Speaker]) -> dict[str, Voice]:
         if speaker.reference:
             with np.load(folder / speaker.reference) as data:
                 reference = Audio(data["samples"], int(data["rate"]))
-        voices[name] = Voice(speaker.voice, style, speaker.pitch_ratio, speaker.formant_ratio,
-                             speaker.similarity, reference)  # fmt: skip
+        voices[name] = Voice(
+            speaker.voice,
+            style,
+            speaker.pitch_ratio,
+            speaker.formant_ratio,
+            speaker.similarity,
+            reference,
+        )
     return voices
 
 
@@ -240,11 +249,23 @@ def project_view(project: Project) -> dict[str, Any]:
 def _line_view(line: Line) -> dict[str, Any]:
     segment, fit = line.segment, line.fit
     return {
-        "index": segment.id, "start": segment.start, "end": segment.end, "text": segment.text,
-        "translation": segment.translation, "speaker": segment.speaker, "stale": line.stale,
+        "index": segment.id,
+        "start": segment.start,
+        "end": segment.end,
+        "text": segment.text,
+        "translation": segment.translation,
+        "speaker": segment.speaker,
+        "stale": line.stale,
         "warnings": line.warnings,
-        "fit": None if fit is None else {
-            "start": fit.start, "end": fit.end, "text": fit.text, "speed": fit.speed,
-            "method": fit.method, "overflow": fit.overflow, "iou": fit.iou,
+        "fit": None
+        if fit is None
+        else {
+            "start": fit.start,
+            "end": fit.end,
+            "text": fit.text,
+            "speed": fit.speed,
+            "method": fit.method,
+            "overflow": fit.overflow,
+            "iou": fit.iou,
         },
-    }  # fmt: skip
+    }

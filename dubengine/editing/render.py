@@ -20,10 +20,10 @@ from .._spans import joined
 from .._types import DEFAULT_SPEAKER, OVERFLOW_SEC, PlacedLine
 from ..media import Audio, MediaInfo, probe, write_output
 from ..pipeline.align import align
+from ..pipeline.clips import ClipCache, cached_speech, voice_keys
 from ..pipeline.mix import GATE_MARGIN_SEC, MIX_RATE, gate_stems, mix, place, speech_gate
 from ..pipeline.synthesize import speaker_of
-from .clips import ClipCache
-from .project import Project, cached_speech, load_voices, placed_key, spans_of, voice_keys
+from .project import Project, load_voices, placed_key, spans_of
 
 CROSSFADE_SEC = 0.01
 LOOKAHEAD_SEC = 0.006  # the limiter lowers the gain this long before a peak
@@ -40,9 +40,13 @@ class Rendered:
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"output": str(self.output), "spoken": list(self.spoken),
-                "synthesized": self.synthesized, "changed": [list(s) for s in self.changed],
-                "seconds": round(self.seconds, 3)}  # fmt: skip
+        return {
+            "output": str(self.output),
+            "spoken": list(self.spoken),
+            "synthesized": self.synthesized,
+            "changed": [list(s) for s in self.changed],
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def render(
@@ -58,8 +62,9 @@ def render(
     cache = ClipCache(folder / "clips")
     stale = {line.segment.id for line in project.lines if line.stale}
     if stale:
-        _refit(project, folder, cache, synthesizer(), align_options or AlignOptions(), stale,
-               progress)  # fmt: skip
+        _refit(
+            project, folder, cache, synthesizer(), align_options or AlignOptions(), stale, progress
+        )
     progress(ProgressEvent("mixing", 0, 1))
     placed = [PlacedLine(line.fit, cache.get(line.clip)) for line in project.lines]  # type: ignore[arg-type]
     track = place(placed, project.duration, MIX_RATE)
@@ -75,8 +80,9 @@ def render(
     project.mixed_spans = spans_of(project.segments)
     progress(ProgressEvent("mixing", 1, 1))
     spans = tuple((round(a / MIX_RATE, 3), round(b / MIX_RATE, 3)) for a, b in changed)
-    return Rendered(output, tuple(sorted(stale)), cache.misses, spans,
-                    time.perf_counter() - started)  # fmt: skip
+    return Rendered(
+        output, tuple(sorted(stale)), cache.misses, spans, time.perf_counter() - started
+    )
 
 
 def _picture_source(original: Path, output: Path) -> MediaInfo:
@@ -107,16 +113,21 @@ def _refit(
         natural[i] = speak_for(segments[i])(segments[i].translation or "", 1.0)
         progress(ProgressEvent("synthesizing", done, len(stale)))
     # Edited lines are spoken as the user wrote them: never shortened.
-    for placed in align(segments, natural, speak_for, None, project.duration, project.lag,
-                        options, only=stale):  # fmt: skip
+    for placed in align(
+        segments, natural, speak_for, None, project.duration, project.lag, options, only=stale
+    ):
         line = project.lines[placed.fit.id]
         voice = keys[line.segment.speaker or DEFAULT_SPEAKER]
         line.fit, line.stale = placed.fit, False
         line.clip = cache.put(placed_key(voice, placed.fit), placed.audio)
-        line.warnings = [] if placed.fit.overflow <= OVERFLOW_SEC else [
-            f"line {line.segment.id} runs {placed.fit.overflow:.2f} s past its window even at "
-            f"{options.max_speed}x: shorten its translation"
-        ]  # fmt: skip
+        line.warnings = (
+            []
+            if placed.fit.overflow <= OVERFLOW_SEC
+            else [
+                f"line {line.segment.id} runs {placed.fit.overflow:.2f} s past its window even at "
+                f"{options.max_speed}x: shorten its translation"
+            ]
+        )
 
 
 def _changed(old: np.ndarray, new: np.ndarray, project: Project) -> list[tuple[int, int]]:
@@ -133,8 +144,10 @@ def _changed(old: np.ndarray, new: np.ndarray, project: Project) -> list[tuple[i
 def _runs(mask: np.ndarray, pad: int) -> list[tuple[int, int]]:
     """[start, end) of each run of True, widened by ``pad``, overlapping runs joined."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
-    runs = [(max(0, int(a) - pad), min(len(mask), int(b) + pad))
-            for a, b in zip(edges[::2], edges[1::2], strict=True)]  # fmt: skip
+    runs = [
+        (max(0, int(a) - pad), min(len(mask), int(b) + pad))
+        for a, b in zip(edges[::2], edges[1::2], strict=True)
+    ]
     return joined(runs, gap=1)
 
 
@@ -143,8 +156,14 @@ def _mix(project: Project, folder: Path, track: np.ndarray) -> np.ndarray:
     background_file = folder / "background.npy"
     background = Audio(np.load(background_file), MIX_RATE) if background_file.is_file() else None
     speech, background = gate_stems(project.transcript(), speech, background)
-    mixed, _ = mix(track, reference_speech=speech, background=background, original=speech,
-                   original_volume=project.original_volume, gain_db=project.gain_db)  # fmt: skip
+    mixed, _ = mix(
+        track,
+        reference_speech=speech,
+        background=background,
+        original=speech,
+        original_volume=project.original_volume,
+        gain_db=project.gain_db,
+    )
     return mixed.samples
 
 

@@ -6,6 +6,14 @@ from .engine import Engine
 from .records import EngineHooks, Job, JobList, JobResult, JobStatus, UploadTarget
 
 __all__ = [
-    "Engine", "EngineHooks", "InvalidJobState", "Job", "JobList", "JobNotCompleted",
-    "JobNotFound", "JobResult", "JobStatus", "UploadTarget",
-]  # fmt: skip
+    "Engine",
+    "EngineHooks",
+    "InvalidJobState",
+    "Job",
+    "JobList",
+    "JobNotCompleted",
+    "JobNotFound",
+    "JobResult",
+    "JobStatus",
+    "UploadTarget",
+]

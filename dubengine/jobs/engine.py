@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .. import editing
 from .._errors import InvalidOption, JobNotCompleted
 from .._options import DubOptions, PipelineConfig
 from ..config import load_settings
-from ..editing import delete_line, edit_line, insert_line, merge_lines, set_voice, split_line
 from ..given import given_lines
 from ..media import Limits
 from ..pipeline import Pipeline
-from .editing import Editor
+from . import uploads
 from .executors import EXECUTORS, Slot, ThreadExecutor
 from .ray_pool import RayExecutor
 from .records import (
@@ -44,7 +44,7 @@ from .records import (
 )
 from .sources import AddressPolicy, parse_source
 from .store import HEARTBEAT_SEC, STALE_SEC, JobStore
-from .uploads import new_meta, sweep, upload_name, write_meta
+from .studio import Editor
 from .worker import JobRunner
 
 RESULT_TTL = timedelta(hours=48)
@@ -116,8 +116,15 @@ class Engine:
         self.result_ttl, self.upload_ttl = result_ttl, upload_ttl
         self.policy = AddressPolicy.of(trust_private_urls)
         self.store = JobStore(self.data_dir / "jobs.sqlite3", stale_after)
-        self._runner = JobRunner(self.store, self.data_dir, self.limits, self.policy,
-                                 price_per_minute, self.hooks, self.get_job)  # fmt: skip
+        self._runner = JobRunner(
+            self.store,
+            self.data_dir,
+            self.limits,
+            self.policy,
+            price_per_minute,
+            self.hooks,
+            self.get_job,
+        )
         self._executor = (
             RayExecutor(self.config, pipeline_factory, ray_address, ray_actor_options)
             if executor == "ray"
@@ -162,8 +169,9 @@ class Engine:
         source_text = parse_source(source, self.policy).text
         job_id = f"dub_{uuid.uuid4().hex[:12]}"
         stored = checked.to_dict() | ({"given": given.to_dict()} if given else {})
-        self.store.insert(job_id, owner, source_text, checked.target_lang, checked.source_lang,
-                          stored)  # fmt: skip
+        self.store.insert(
+            job_id, owner, source_text, checked.target_lang, checked.source_lang, stored
+        )
         created = self.get_job(job_id, owner)  # as created: a worker may claim it at once
         with self._wake:
             self._wake.notify()
@@ -187,8 +195,9 @@ class Engine:
             raise JobNotCompleted(f"job {job_id} is {row['status']}, not completed")
         path = Path(row["output_path"])
         expires = utc_now() + self.result_ttl
-        return JobResult(job_id, self._url("result", job_id, path, expires),
-                         iso(expires) or "", path)  # fmt: skip
+        return JobResult(
+            job_id, self._url("result", job_id, path, expires), iso(expires) or "", path
+        )
 
     def upload_url(
         self, filename: str, content_type: str, owner: str | None = None
@@ -199,17 +208,19 @@ class Engine:
         Raises:
             InvalidOption: ``filename`` is not a plain file name, or too long.
         """
-        name = upload_name(filename)
-        upload_id = uuid.uuid4().hex[:16]
-        folder = self.data_dir / "uploads" / upload_id
-        folder.mkdir(parents=True)
-        path = folder / name
         expires = utc_now() + self.upload_ttl
-        write_meta(folder, new_meta(name, content_type, owner, expires))
+        path = uploads.issue(self.data_dir / "uploads", filename, content_type, owner, expires)
+        upload_id = path.parent.name
         url = self._url("upload", upload_id, path, expires)
         source_url = path.resolve().as_uri() if url.startswith("file:") else url.split("?")[0]
-        return UploadTarget(url, source_url, upload_id, self.limits.max_file_size_bytes,
-                            int(self.upload_ttl.total_seconds()), path)  # fmt: skip
+        return UploadTarget(
+            url,
+            source_url,
+            upload_id,
+            self.limits.max_file_size_bytes,
+            int(self.upload_ttl.total_seconds()),
+            path,
+        )
 
     def get_report(self, job_id: str, owner: str | None = None) -> dict[str, Any] | None:
         """The completed job's transcript, fit report, stage timings and warnings."""
@@ -247,33 +258,41 @@ class Engine:
             JobNotCompleted, RenderInProgress: the job is running, or rendering.
             InvalidOption: the edit is refused (empty text, overlapping times, ...).
         """
-        return self._editor.change(job_id, owner, lambda p: edit_line(p, index, changes))
+        return self._editor.change(job_id, owner, lambda p: editing.edit_segment(p, index, changes))
 
     def split_segment(
         self, job_id: str, index: int, at: float, owner: str | None = None
     ) -> dict[str, Any]:
-        return self._editor.change(job_id, owner, lambda p: split_line(p, index, at))
+        return self._editor.change(job_id, owner, lambda p: editing.split_segment(p, index, at))
 
     def merge_segments(self, job_id: str, index: int, owner: str | None = None) -> dict[str, Any]:
         """Line ``index`` and the one after it as one line."""
-        return self._editor.change(job_id, owner, lambda p: merge_lines(p, index))
+        return self._editor.change(job_id, owner, lambda p: editing.merge_segments(p, index))
 
     def delete_segment(self, job_id: str, index: int, owner: str | None = None) -> dict[str, Any]:
-        return self._editor.change(job_id, owner, lambda p: delete_line(p, index))
+        return self._editor.change(job_id, owner, lambda p: editing.delete_segment(p, index))
 
     def insert_segment(
-        self, job_id: str, start: float, end: float, text: str, translation: str,
-        speaker: str | None = None, owner: str | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        job_id: str,
+        start: float,
+        end: float,
+        text: str,
+        translation: str,
+        speaker: str | None = None,
+        owner: str | None = None,
+    ) -> dict[str, Any]:
         return self._editor.change(
-            job_id, owner, lambda p: insert_line(p, start, end, text, translation, speaker)
+            job_id,
+            owner,
+            lambda p: editing.insert_segment(p, start, end, text, translation, speaker),
         )
 
     def set_voice(
         self, job_id: str, speaker: str, voice: str, owner: str | None = None
     ) -> dict[str, Any]:
         """``speaker``'s lines spoken by the synthesizer's voice ``voice`` from now on."""
-        return self._editor.change(job_id, owner, lambda p: set_voice(p, speaker, voice))
+        return self._editor.change(job_id, owner, lambda p: editing.set_voice(p, speaker, voice))
 
     def render(self, job_id: str, owner: str | None = None, wait: bool = False) -> dict:
         """Speaks the stale lines again and re-mixes only where they are; the result URL
@@ -338,11 +357,12 @@ class Engine:
                 self._sweep()
 
     def _sweep(self) -> None:
-        uploads = (self.data_dir / "uploads").resolve()
-        sources = [Path(s.removeprefix("file://")) for s in self.store.sources(
-            JobStatus.PENDING, *ACTIVE)]  # fmt: skip
-        in_use = {s.parent.name for s in sources if s.resolve().parent.parent == uploads}
-        sweep(uploads, in_use)
+        folder = (self.data_dir / "uploads").resolve()
+        sources = [
+            Path(s.removeprefix("file://")) for s in self.store.sources(JobStatus.PENDING, *ACTIVE)
+        ]
+        in_use = {s.parent.name for s in sources if s.resolve().parent.parent == folder}
+        uploads.sweep(folder, in_use)
 
     def _work(self, index: int) -> None:
         slot = self._executor.slot(index)
@@ -377,10 +397,18 @@ class Engine:
             output_url = self._url("result", row["id"], Path(row["output_path"]), moment)
             expires = iso(moment)
         return Job(
-            job_id=row["id"], status=status, source_lang=row["source_lang"],
-            target_lang=row["target_lang"], error=row["error"],
-            error_message=row["error_message"], progress=json.loads(row["progress"]),
-            input_duration_sec=row["input_duration_sec"], cost_usd=row["cost_usd"],
-            output_url=output_url, output_expires_at=expires, created_at=row["created_at"],
-            updated_at=row["updated_at"], limits=self.limits.to_dict(),
-        )  # fmt: skip
+            job_id=row["id"],
+            status=status,
+            source_lang=row["source_lang"],
+            target_lang=row["target_lang"],
+            error=row["error"],
+            error_message=row["error_message"],
+            progress=json.loads(row["progress"]),
+            input_duration_sec=row["input_duration_sec"],
+            cost_usd=row["cost_usd"],
+            output_url=output_url,
+            output_expires_at=expires,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            limits=self.limits.to_dict(),
+        )

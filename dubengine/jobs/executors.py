@@ -30,6 +30,7 @@ class Processed:
     sidecars: tuple[Path, ...]  # subtitles, transcript, stems
     report: dict[str, Any]  # the dub's ``to_dict()``
     language: str  # the detected source language
+    project: dict[str, Any] | None = None  # the editable project's state, for the job store
 
 
 class Slot(Protocol):
@@ -72,15 +73,20 @@ def dub_with(
     given: GivenLines | None = None,
 ) -> Processed:
     """One job through ``pipeline``, its output and sidecars written into ``work``."""
-    from ..dubbing import default_output, write_sidecars
+    from ..dubbing import default_output, dub_media
 
     work.mkdir(parents=True, exist_ok=True)
     out = work / default_output(info, options.target_lang).name
-    result = pipeline.run(info, options, out, ProgressWriter(progress), given=given,
-                          editable=True)  # fmt: skip
-    dubbed = write_sidecars(result, info, options)
-    return Processed(dubbed.output, tuple(dubbed.files.paths()), dubbed.to_dict(),
-                     dubbed.transcript.language)  # fmt: skip
+    dubbed, project = dub_media(
+        pipeline, info, options, out, ProgressWriter(progress), given=given, editable=True
+    )
+    return Processed(
+        dubbed.output,
+        tuple(dubbed.files.paths()),
+        dubbed.to_dict(),
+        dubbed.transcript.language,
+        project and project.to_dict(),
+    )
 
 
 def warm(config: PipelineConfig) -> PipelineConfig:
@@ -106,8 +112,12 @@ class LocalSlot:
         return dub_with(self.pipeline, info, options, work, progress, given)
 
     def stats(self) -> dict[str, Any]:
-        return {"executor": "threads", "jobs": self.jobs, "alive": True,
-                "loads": dict(self.pipeline.models.loads)}  # fmt: skip
+        return {
+            "executor": "threads",
+            "jobs": self.jobs,
+            "alive": True,
+            "loads": dict(self.pipeline.models.loads),
+        }
 
     def close(self) -> None:
         if self._owned:

@@ -176,7 +176,9 @@ def unpack(payload: dict[str, Any], work: Path) -> Processed:
         top = Path(name).parts[0]
         paths[top] = work / top
     output = paths.pop(payload["output"])
-    return Processed(output, tuple(paths.values()), payload["report"], payload["language"])
+    return Processed(
+        output, tuple(paths.values()), payload["report"], payload["language"], payload["project"]
+    )
 
 
 class DubActor:
@@ -218,11 +220,27 @@ class DubActor:
         given: GivenLines | None,
     ) -> None:
         try:
-            done = dub_with(self.pipeline, info, options, folder / "out",
-                            lambda p: events.put(("progress", p)), given)  # fmt: skip
+            done = dub_with(
+                self.pipeline,
+                info,
+                options,
+                folder / "out",
+                lambda p: events.put(("progress", p)),
+                given,
+            )
             files = packed((done.output, *done.sidecars))
-            events.put(("done", {"output": done.output.name, "files": files,
-                                 "report": done.report, "language": done.language}))  # fmt: skip
+            events.put(
+                (
+                    "done",
+                    {
+                        "output": done.output.name,
+                        "files": files,
+                        "report": done.report,
+                        "language": done.language,
+                        "project": done.project,
+                    },
+                )
+            )
         except DubError as exc:
             events.put(("error", (exc.code, exc.message)))
         except Exception as exc:  # a bug, not bad input: the trace stays in the worker's log
@@ -234,8 +252,12 @@ class DubActor:
             events.put(None)
 
     def stats(self) -> dict[str, Any]:
-        return {"alive": True, "jobs": self.jobs, "pid": self.pid,
-                "loads": dict(self.pipeline.models.loads)}  # fmt: skip
+        return {
+            "alive": True,
+            "jobs": self.jobs,
+            "pid": self.pid,
+            "loads": dict(self.pipeline.models.loads),
+        }
 
     def close(self) -> None:
         self.pipeline.close()

@@ -44,8 +44,9 @@ class AddressPolicy:
         return cls(tuple(ipaddress.ip_network(n, strict=False) for n in trusted))
 
     def allows(self, ip: IPAddress) -> bool:
-        return is_public(ip) or any(ip in network for network in self.trusted if
-                                    network.version == ip.version)  # fmt: skip
+        return is_public(ip) or any(
+            ip in network for network in self.trusted if network.version == ip.version
+        )
 
     def resolve(self, host: str, port: int) -> list[str]:
         """The host's addresses, all of them allowed; else InvalidUrl."""

@@ -61,10 +61,14 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
 T = TypeVar("T")
 _ADDED = (
-    ("worker", "TEXT"), ("heartbeat", "REAL"), ("project", "TEXT"),
-    ("revision", "INTEGER NOT NULL DEFAULT 0"), ("output_revision", "INTEGER NOT NULL DEFAULT 0"),
-    ("rendering", "INTEGER NOT NULL DEFAULT 0"), ("render", "TEXT"),
-)  # fmt: skip
+    ("worker", "TEXT"),
+    ("heartbeat", "REAL"),
+    ("project", "TEXT"),
+    ("revision", "INTEGER NOT NULL DEFAULT 0"),
+    ("output_revision", "INTEGER NOT NULL DEFAULT 0"),
+    ("rendering", "INTEGER NOT NULL DEFAULT 0"),
+    ("render", "TEXT"),
+)
 CRASHED = "the dubbing process stopped while this job was running; create the job again"
 RENDER_CRASHED = "the process rendering this dub stopped; render again"
 # Engines of this process that are running (their ids); a job claimed by any other engine
@@ -113,19 +117,35 @@ class JobStore:
         connection.execute("COMMIT")
 
     def insert(
-        self, job_id: str, owner: str | None, source: str, target_lang: str,
-        source_lang: str, options: dict[str, Any],
-    ) -> None:  # fmt: skip
+        self,
+        job_id: str,
+        owner: str | None,
+        source: str,
+        target_lang: str,
+        source_lang: str,
+        options: dict[str, Any],
+    ) -> None:
         now = iso(utc_now())
         with self._db() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
                 "INSERT INTO jobs (id, owner, status, source, source_lang, target_lang, options,"
                 " progress, created_at, updated_at, history, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (job_id, owner, JobStatus.PENDING.value, source, source_lang, target_lang,
-                 json.dumps(options), json.dumps({"stage": "pending", "percent": 0}),
-                 now, now, json.dumps([["pending", now]]), seq),
-            )  # fmt: skip
+                (
+                    job_id,
+                    owner,
+                    JobStatus.PENDING.value,
+                    source,
+                    source_lang,
+                    target_lang,
+                    json.dumps(options),
+                    json.dumps({"stage": "pending", "percent": 0}),
+                    now,
+                    now,
+                    json.dumps([["pending", now]]),
+                    seq,
+                ),
+            )
 
     def row(self, job_id: str, owner: str | None = None) -> sqlite3.Row:
         with self._db() as db:
@@ -177,9 +197,15 @@ class JobStore:
             ).fetchone()
             if row is None:
                 return None
-            _update(db, row["id"], status=JobStatus.DOWNLOADING.value, worker_pid=os.getpid(),
-                    worker=self.worker_id, heartbeat=time.time(),
-                    progress={"stage": "downloading", "percent": 0})  # fmt: skip
+            _update(
+                db,
+                row["id"],
+                status=JobStatus.DOWNLOADING.value,
+                worker_pid=os.getpid(),
+                worker=self.worker_id,
+                heartbeat=time.time(),
+                progress={"stage": "downloading", "percent": 0},
+            )
             return row["id"]
 
     def sources(self, *statuses: JobStatus) -> list[str]:
@@ -217,16 +243,32 @@ class JobStore:
         """The project state and its revision, the job marked rendering by this engine."""
         with self._db() as db:
             row = self._editable(db, job_id, owner)
-            _update(db, job_id, rendering=1, worker=self.worker_id, heartbeat=time.time(),
-                    render={"state": "rendering", "revision": row["revision"], "percent": 0,
-                            "stage": "synthesizing"})  # fmt: skip
+            _update(
+                db,
+                job_id,
+                rendering=1,
+                worker=self.worker_id,
+                heartbeat=time.time(),
+                render={
+                    "state": "rendering",
+                    "revision": row["revision"],
+                    "percent": 0,
+                    "stage": "synthesizing",
+                },
+            )
         return json.loads(row["project"]), row["revision"]
 
     def finish_render(self, job_id: str, state: dict, revision: int, report: str) -> None:
         with self._db() as db:
-            _update(db, job_id, project=json.dumps(state, ensure_ascii=False), rendering=0,
-                    output_revision=revision, report=report,
-                    render={"state": "done", "revision": revision, "percent": 100})  # fmt: skip
+            _update(
+                db,
+                job_id,
+                project=json.dumps(state, ensure_ascii=False),
+                rendering=0,
+                output_revision=revision,
+                report=report,
+                render={"state": "done", "revision": revision, "percent": 100},
+            )
 
     def fail_render(self, job_id: str, message: str) -> None:
         with self._db() as db:
@@ -255,8 +297,14 @@ class JobStore:
             ).fetchall()
             dead = [row["id"] for row in rows if not self._running(row)]
             for job_id in dead:
-                _update(db, job_id, status=JobStatus.FAILED.value, error="processing_failed",
-                        error_message=CRASHED, progress=FAILED_PROGRESS)  # fmt: skip
+                _update(
+                    db,
+                    job_id,
+                    status=JobStatus.FAILED.value,
+                    error="processing_failed",
+                    error_message=CRASHED,
+                    progress=FAILED_PROGRESS,
+                )
             rendering = db.execute(
                 "SELECT id, worker_pid, worker, heartbeat, render FROM jobs WHERE rendering = 1"
             ).fetchall()

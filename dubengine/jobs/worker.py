@@ -15,7 +15,6 @@ from typing import Any
 from .._errors import DubError, InvalidJobState, InvalidOption, ProcessingFailed
 from .._options import DubOptions
 from .._progress import ProgressEvent, job_progress
-from ..editing.project import STATE_FILE
 from ..given import GivenLines, check_within
 from ..media import Limits, validate
 from .executors import Slot
@@ -56,8 +55,9 @@ class JobRunner:
         progress = json.loads(self.store.row(job_id)["progress"])
         progress |= {"stage": "failed", "failed_stage": progress.get("stage")}
         with contextlib.suppress(InvalidJobState):
-            self.store.transition(job_id, JobStatus.FAILED, error=code, error_message=message,
-                                  progress=progress)  # fmt: skip
+            self.store.transition(
+                job_id, JobStatus.FAILED, error=code, error_message=message, progress=progress
+            )
 
     def _execute(self, job_id: str, slot: Slot, work: Path) -> None:
         row = self.store.row(job_id)
@@ -72,21 +72,33 @@ class JobRunner:
             check_within(given, info.duration)
         except InvalidOption as exc:  # the job-level codes have no "invalid request"
             raise ProcessingFailed(f"the subtitles do not fit this media: {exc.message}") from None
-        self.store.transition(job_id, JobStatus.PROCESSING,
-                              input_duration_sec=round(info.duration, 3),
-                              progress=job_progress(ProgressEvent("stage_1", 0, 1)))  # fmt: skip
-        dubbed = slot.dub(info, options, work / "out",
-                          lambda p: self.store.set(job_id, progress=p), given)  # fmt: skip
-        self.store.transition(job_id, JobStatus.UPLOADING, detected_lang=dubbed.language,
-                              progress={"stage": "uploading", "percent": 99})  # fmt: skip
+        self.store.transition(
+            job_id,
+            JobStatus.PROCESSING,
+            input_duration_sec=round(info.duration, 3),
+            progress=job_progress(ProgressEvent("stage_1", 0, 1)),
+        )
+        dubbed = slot.dub(
+            info, options, work / "out", lambda p: self.store.set(job_id, progress=p), given
+        )
+        self.store.transition(
+            job_id,
+            JobStatus.UPLOADING,
+            detected_lang=dubbed.language,
+            progress={"stage": "uploading", "percent": 99},
+        )
         final = self._store_result(job_id, dubbed.output, dubbed.sidecars)
         self.store.transition(
-            job_id, JobStatus.COMPLETED, output_path=str(final),
-            project=project_state(final.parent, dubbed.report),
+            job_id,
+            JobStatus.COMPLETED,
+            output_path=str(final),
+            project=None
+            if dubbed.project is None
+            else json.dumps(dubbed.project, ensure_ascii=False),
             cost_usd=round(info.duration / 60 * self.price_per_minute, 2),
             progress={"stage": "completed", "percent": 100},
             report=json.dumps(in_results(dubbed.report, final.parent), ensure_ascii=False),
-        )  # fmt: skip
+        )
         if self.hooks.on_completed is not None:
             self.hooks.on_completed(self.job_view(job_id), row["owner"])
 
@@ -99,12 +111,6 @@ class JobRunner:
         final_dir = self.data_dir / "results" / job_id
         staging.rename(final_dir)
         return final_dir / output.name
-
-
-def project_state(folder: Path, report: dict[str, Any]) -> str | None:
-    """The editable project's initial state (JSON), as the pipeline left it in ``folder``."""
-    kept = report["files"].get("project_dir")
-    return None if kept is None else (folder / Path(kept).name / STATE_FILE).read_text("utf-8")
 
 
 def in_results(report: dict[str, Any], folder: Path) -> dict[str, Any]:

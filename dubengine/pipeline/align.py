@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._budget import MIN_CHARS, spoken_length
 from .._options import AlignOptions
 from .._progress import Progress, ProgressEvent, no_progress
 from .._types import LineFit, PlacedLine, Segment, Speak
 from ..media.decode import Audio
+from ..toolkit.budget import MIN_CHARS, spoken_length
 
 __all__ = ["AlignOptions", "LineFit", "PlacedLine", "Shorten", "align", "time_stretch"]
 
@@ -107,9 +107,11 @@ def align(
 
 
 def _make_room(
-    placed: dict[int, PlacedLine], lines: dict[int, _Line], segments: Sequence[Segment],
+    placed: dict[int, PlacedLine],
+    lines: dict[int, _Line],
+    segments: Sequence[Segment],
     options: AlignOptions,
-) -> None:  # fmt: skip
+) -> None:
     """Room for each overflowing line next to it: it starts up to MAX_LEAD_SEC early into
     the silence before it, and the line after it starts up to MAX_SLIP_SEC late, sped up
     (within the cap) to end where it would have. A dubber's cue comes a beat early or late
@@ -144,8 +146,9 @@ def _slipped(
             return None
         audio, tts_speed, stretch = rendered
         method = _method(tts_speed, stretch, False, line.shortened)
-        placed = _placed(line, audio, placed.fit.start - line.segment.start, tts_speed, stretch,
-                         method)  # fmt: skip
+        placed = _placed(
+            line, audio, placed.fit.start - line.segment.start, tts_speed, stretch, method
+        )
     return _moved(placed, line, late)
 
 
@@ -159,10 +162,18 @@ def _moved(placed: PlacedLine, line: _Line, by: float, room: float = 0.0) -> Pla
     method = fit.method
     if fit.method in ("overflow", "borrowed"):
         method = "overflow" if overflow > 0 else "borrowed"
-    return PlacedLine(dataclasses.replace(
-        fit, start=round(fit.start + by, 4), end=round(fit.end + by, 4),
-        slipped=round(fit.slipped + by, 4), overflow=overflow, method=method,
-        borrowed=round(max(0.0, min(reach, window) - line.slot), 4)), placed.audio)  # fmt: skip
+    return PlacedLine(
+        dataclasses.replace(
+            fit,
+            start=round(fit.start + by, 4),
+            end=round(fit.end + by, 4),
+            slipped=round(fit.slipped + by, 4),
+            overflow=overflow,
+            method=method,
+            borrowed=round(max(0.0, min(reach, window) - line.slot), 4),
+        ),
+        placed.audio,
+    )
 
 
 def _line(

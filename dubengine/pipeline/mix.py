@@ -54,8 +54,13 @@ def mix_dub(
     """Places the lines, mixes them over the background and writes the output."""
     dub = place(placed, info.duration, MIX_RATE)
     speech, background = gate_stems(transcript, speech, background)
-    mixed, report = mix(dub, reference_speech=speech, background=background, original=speech,
-                        original_volume=original_volume)  # fmt: skip
+    mixed, report = mix(
+        dub,
+        reference_speech=speech,
+        background=background,
+        original=speech,
+        original_volume=original_volume,
+    )
     progress(ProgressEvent("mixing", 1, 2))
     stems = {}
     if write_stems:
@@ -85,8 +90,10 @@ def gate_stems(
         return speech, None
     spans = ((line.start, line.end) for line in transcript.segments)
     gate = speech_gate(spans, speech.n_samples, MIX_RATE, GATE_MARGIN_SEC)
-    return (Audio(speech.samples * gate, MIX_RATE),
-            Audio(background.samples + speech.samples * (1 - gate), MIX_RATE))  # fmt: skip
+    return (
+        Audio(speech.samples * gate, MIX_RATE),
+        Audio(background.samples + speech.samples * (1 - gate), MIX_RATE),
+    )
 
 
 def speech_gate(

@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from .._budget import spoken_length
 from .._progress import Progress, ProgressEvent
 from .._types import DEFAULT_SPEAKER, LANGUAGES, Segment, Speak, Transcript, Voice
-from .._voicing import speak_as
 from ..media.decode import Audio
 from ..samples import SENTENCES
+from ..toolkit.budget import spoken_length
+from ..toolkit.voicing import speak_as
 
 SYNTHESIZER_FOR_LANGUAGE: dict[str, str] = dict.fromkeys(LANGUAGES, "kokoro")
 

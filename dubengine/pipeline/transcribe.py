@@ -14,11 +14,10 @@ from .._guards import MARK, clip, collapse_loops, transcript_problem, units
 from .._progress import Progress
 from .._spans import joined, subtract
 from .._types import Segment, Transcript, Word
-from ..diarization import exclusive
 from ..media.decode import Audio
 from ..media.resample import resample
 from ..protocols import Diarizer, Transcriber
-from .lines import assign_speakers
+from ..toolkit.lines import assign_speakers, exclusive
 from .separate import Separated
 
 MISSED_SEC = 1.5  # speech this long without a line was skipped, not paused over
@@ -89,8 +88,11 @@ def guarded(
     again from the original mixture, which separation artefacts do not mislead; a line that
     fails there too keeps its text with each loop said once. Each one is a warning."""
     language = transcript.language
-    bad = {s.id: p for s in transcript.segments
-           if (p := transcript_problem(s.text, s.duration, language))}  # fmt: skip
+    bad = {
+        s.id: p
+        for s in transcript.segments
+        if (p := transcript_problem(s.text, s.duration, language))
+    }
     if not bad:
         return transcript
     lines = transcript.segments
@@ -108,8 +110,10 @@ def guarded(
         )
         retimed = _retimed(lines, k, words, language)
         if retimed and transcript_problem(line.text, retimed.duration, language) is None:
-            warn(f"{where}; the original mixture says the same over {retimed.start:.1f}-"
-                 f"{retimed.end:.1f} s: its text kept, on those times")  # fmt: skip
+            warn(
+                f"{where}; the original mixture says the same over {retimed.start:.1f}-"
+                f"{retimed.end:.1f} s: its text kept, on those times"
+            )
             segments.append(retimed)
             continue
         heard = tuple(w for w in words if line.start <= (w.start + w.end) / 2 <= line.end)
@@ -136,12 +140,18 @@ def _retimed(
     low = lines[k - 1].start if k else 0.0  # never before the line before, nor past the next
     high = lines[k + 1].end if k + 1 < len(lines) else math.inf
     around = _around(lines, k)
-    near = [w for w in words if low <= w.start and w.end <= high
-            and around[0] <= (w.start + w.end) / 2 <= around[1]]  # fmt: skip
+    near = [
+        w
+        for w in words
+        if low <= w.start and w.end <= high and around[0] <= (w.start + w.end) / 2 <= around[1]
+    ]
     # one entry per word heard, so that a match's indices are the words' (none if no letters)
     said, heard = units(line.text, language), [" ".join(units(w.text, language)) for w in near]
-    found = [b for b in SequenceMatcher(None, said, heard, autojunk=False).get_matching_blocks()
-             if b.size]  # fmt: skip
+    found = [
+        b
+        for b in SequenceMatcher(None, said, heard, autojunk=False).get_matching_blocks()
+        if b.size
+    ]
     if not said or not found or sum(b.size for b in found) < SAME_WORDS * len(said):
         return None
     first, last = found[0].b, found[-1].b + found[-1].size
@@ -160,8 +170,10 @@ def _around(lines: Sequence[Segment], k: int) -> tuple[float, float]:
     line = lines[k]
     before = lines[k - 1].end if k else 0.0
     after = lines[k + 1].start if k + 1 < len(lines) else line.end
-    return (max(min(line.start - AGAIN_PAD_SEC, before), line.start - REACH_SEC),
-            min(max(line.end + AGAIN_PAD_SEC, after), line.end + REACH_SEC))  # fmt: skip
+    return (
+        max(min(line.start - AGAIN_PAD_SEC, before), line.start - REACH_SEC),
+        min(max(line.end + AGAIN_PAD_SEC, after), line.end + REACH_SEC),
+    )
 
 
 def _words_around(
@@ -172,8 +184,9 @@ def _words_around(
     (measured: one line of a 60 s input, 5.1 s heard whole)."""
     spans = joined(around, 0.0)
     # each line is judged on its own words (guarded), so a neighbour's loop loses nothing
-    heard = [s for start, end in spans
-             for s in _heard_alone(transcriber, audio, start, end, language)]  # fmt: skip
+    heard = [
+        s for start, end in spans for s in _heard_alone(transcriber, audio, start, end, language)
+    ]
     # Lines without word timings (a transcriber that gives none) count as one word each.
     return [w for s in heard for w in s.words or (Word(s.start, s.end, f" {s.text}", 1.0),)]
 
@@ -188,8 +201,11 @@ def recovered(
     """Speech no line covers (Whisper can end a 30 s window early where voices overlap and
     skip the rest) heard again on its own, from the stem, then from the mixture; each span
     recovered, or not, is a warning. Left alone, it would stay in the dub untranslated."""
-    gaps = subtract(speech_spans(speech_16k), [(s.start, s.end) for s in transcript.segments],
-                    shortest=MISSED_SEC)  # fmt: skip
+    gaps = subtract(
+        speech_spans(speech_16k),
+        [(s.start, s.end) for s in transcript.segments],
+        shortest=MISSED_SEC,
+    )
     if not gaps:
         return transcript
     sources = [("the speech stem", lambda: speech_16k), ("the original mixture", mixture)]
@@ -198,8 +214,11 @@ def recovered(
         where = f"{MARK} speech at {start:.1f}-{end:.1f} s had no line"
         for label, audio in sources:
             heard = audio()
-            lines = [] if heard is None else _heard_between(
-                transcriber, heard, start, end, transcript.language)  # fmt: skip
+            lines = (
+                []
+                if heard is None
+                else _heard_between(transcriber, heard, start, end, transcript.language)
+            )
             if lines:
                 said = clip(" ".join(s.text for s in lines))
                 warn(f"{where}; heard again on its own from {label}: {said!r}")
@@ -215,8 +234,9 @@ def speech_spans(speech_16k: Audio) -> list[tuple[float, float]]:
     """Where there is speech (Silero VAD, as faster-whisper ships it)."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    found = get_speech_timestamps(speech_16k.mono(), VadOptions(min_silence_duration_ms=500,
-                                                                speech_pad_ms=100))  # fmt: skip
+    found = get_speech_timestamps(
+        speech_16k.mono(), VadOptions(min_silence_duration_ms=500, speech_pad_ms=100)
+    )
     return [(s["start"] / 16_000, s["end"] / 16_000) for s in found]
 
 
@@ -238,8 +258,15 @@ def _heard_alone(
     rate = audio.sample_rate
     piece = Audio(audio.samples[:, int(first * rate) : int((end + CLIP_PAD_SEC) * rate)], rate)
     return [
-        replace(s, start=round(s.start + first, 3), end=round(s.end + first, 3),
-                words=tuple(replace(w, start=round(w.start + first, 3),
-                                    end=round(w.end + first, 3)) for w in s.words))
-        for s in transcriber.transcribe(piece, language=language).segments if s.text.strip()
-    ]  # fmt: skip
+        replace(
+            s,
+            start=round(s.start + first, 3),
+            end=round(s.end + first, 3),
+            words=tuple(
+                replace(w, start=round(w.start + first, 3), end=round(w.end + first, 3))
+                for w in s.words
+            ),
+        )
+        for s in transcriber.transcribe(piece, language=language).segments
+        if s.text.strip()
+    ]

@@ -10,6 +10,7 @@ from .._guards import MARK, clip, collapse_loops, translation_problem
 from .._progress import Progress
 from .._types import Transcript
 from ..protocols import Translator
+from ..toolkit.budget import Paces
 
 
 def translate(
@@ -18,11 +19,14 @@ def translate(
     translator: Translator | None,
     progress: Progress,
     warn: Callable[[str], None],
+    paces: Paces | None = None,
 ) -> Transcript:
-    """``translator`` None: the lines carry their translations already (given by the user)."""
+    """``translator`` None: the lines carry their translations already (given by the user).
+    ``paces``: each speaker's voice's pace, for the length budgets."""
     if translator is None:
         return replace(transcript, target_language=target_lang)
-    result = guarded(translator.translate(transcript, target_lang, progress), translator, warn)
+    translated = translator.translate(transcript, target_lang, progress, paces=paces)
+    result = guarded(translated, translator, warn, paces)
     empty = [s.id for s in result.segments if not (s.translation or "").strip()]
     if not empty:
         return result
@@ -31,7 +35,12 @@ def translate(
     return replace(result, segments=segments)
 
 
-def guarded(result: Transcript, translator: Translator, warn: Callable[[str], None]) -> Transcript:
+def guarded(
+    result: Transcript,
+    translator: Translator,
+    warn: Callable[[str], None],
+    paces: Paces | None = None,
+) -> Transcript:
     """A translation that repeats what its source does not, or is far longer or shorter
     than its source, is asked for again with the line alone (its neighbours, the context
     that can lead a small model astray, left out); if that fails too, the loops are said
@@ -43,9 +52,11 @@ def guarded(result: Transcript, translator: Translator, warn: Callable[[str], No
         if problem is None:
             continue
         alone = replace(result, segments=(replace(line, translation=None),))
-        retried = translator.translate(alone, target).segments[0].translation or ""
-        where = (f"{MARK} line {line.id} {clip(line.text)!r}: the translation "
-                 f"{clip(line.translation or '')!r} {problem}")  # fmt: skip
+        retried = translator.translate(alone, target, paces=paces).segments[0].translation or ""
+        where = (
+            f"{MARK} line {line.id} {clip(line.text)!r}: the translation "
+            f"{clip(line.translation or '')!r} {problem}"
+        )
         if retried.strip() and translation_problem(line.text, retried, source, target) is None:
             warn(f"{where}; asked again alone: {clip(retried)!r}")
             segments[i] = replace(line, translation=retried)

@@ -34,8 +34,11 @@ def references(transcript: Transcript, speech_16k: Audio) -> dict[str, Audio]:
 
 def speaker_spans(transcript: Transcript, speaker: str, same: bool = True) -> list[Span]:
     """The times of the speaker's lines (``same``), or of everyone else's."""
-    return [(s.start, s.end) for s in transcript.segments
-            if ((s.speaker or DEFAULT_SPEAKER) == speaker) == same]  # fmt: skip
+    return [
+        (s.start, s.end)
+        for s in transcript.segments
+        if ((s.speaker or DEFAULT_SPEAKER) == speaker) == same
+    ]
 
 
 def clean_spans(transcript: Transcript, speaker: str) -> list[Span]:

@@ -149,8 +149,9 @@ def _heard_loops(transcript: Transcript, lines: Sequence[LineQuality]) -> list[s
         _, allowed = longest_loop(sources.get(line.id, ""), source_lang)
         problem = loop_problem(line.heard, target, allowed)
         if problem:
-            found.append(f"{MARK} line {line.id} is heard back looping: {problem} "
-                         f"({clip(line.heard)!r})")  # fmt: skip
+            found.append(
+                f"{MARK} line {line.id} is heard back looping: {problem} ({clip(line.heard)!r})"
+            )
     return found
 
 
@@ -242,16 +243,23 @@ def draw_timeline(transcript: Transcript, placed: Sequence[PlacedLine], path: Pa
     labels = []
     for row, speaker in enumerate(speakers):
         y = 2 * row
-        original = [(s.start, s.duration) for s in transcript.segments
-                    if speaker_of[s.id] == speaker]  # fmt: skip
-        dubbed = [(p.fit.start, p.fit.end - p.fit.start) for p in placed
-                  if speaker_of.get(p.fit.id) == speaker]  # fmt: skip
+        original = [
+            (s.start, s.duration) for s in transcript.segments if speaker_of[s.id] == speaker
+        ]
+        dubbed = [
+            (p.fit.start, p.fit.end - p.fit.start)
+            for p in placed
+            if speaker_of.get(p.fit.id) == speaker
+        ]
         ax.broken_barh(original, (y + 1.1, 0.8), facecolors="tab:gray")
         ax.broken_barh(dubbed, (y + 0.1, 0.8), facecolors="tab:blue")
         for p in placed:
             if speaker_of.get(p.fit.id) == speaker and p.fit.overflow > 0:
-                ax.broken_barh([(p.fit.end - p.fit.overflow, p.fit.overflow)], (y + 0.1, 0.8),
-                               facecolors="tab:red")  # fmt: skip
+                ax.broken_barh(
+                    [(p.fit.end - p.fit.overflow, p.fit.overflow)],
+                    (y + 0.1, 0.8),
+                    facecolors="tab:red",
+                )
         labels += [(y + 0.5, f"{speaker} dub"), (y + 1.5, f"{speaker} original")]
     ax.set_yticks([y for y, _ in labels], [label for _, label in labels])
     ax.set_xlim(0, end)

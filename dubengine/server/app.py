@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._errors import ApiError, DubError, InvalidOption
 from ..jobs import Engine
+from ..jobs.uploads import check_put, own_text, own_upload
 from .schemas import (
     JobCreated,
     JobListResponse,
@@ -34,7 +35,7 @@ from .schemas import (
 from .security import RESULTS, UPLOADS, ServerSettings, SignedUrls, authenticate, owner_of
 from .studio import TAG as STUDIO_TAG
 from .studio import studio_routes
-from .uploads import check_put, own_text, own_upload, receive
+from .uploads import receive
 
 MAX_JSON_BYTES = 64 * 1024  # a job request is a few hundred bytes
 TOO_LARGE = f"Request bodies are limited to {MAX_JSON_BYTES} bytes"
@@ -97,8 +98,11 @@ class _Gate:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            token = authenticate(self.settings, headers.get("authorization", ""),
-                                 writes=_creates(scope["method"], path))  # fmt: skip
+            token = authenticate(
+                self.settings,
+                headers.get("authorization", ""),
+                writes=_creates(scope["method"], path),
+            )
             length = headers.get("content-length", "0")
             if not length.isdigit() or int(length) > MAX_JSON_BYTES:
                 raise ApiError("payload_too_large", TOO_LARGE, 413)
@@ -136,8 +140,9 @@ class _TooLarge(Exception):
 
 
 async def _send_error(error: DubError, scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse(error.to_dict(), status_code=error.status,
-                            headers=getattr(error, "headers", None))  # fmt: skip
+    response = JSONResponse(
+        error.to_dict(), status_code=error.status, headers=getattr(error, "headers", None)
+    )
     await response(scope, receive, send)
 
 
@@ -149,17 +154,23 @@ def _document(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version,
-                             description=app.description, routes=app.routes)  # fmt: skip
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         schema.setdefault("components", {})["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer"}
         }
         schema["components"].setdefault("schemas", {})["Error"] = {
-            "type": "object", "required": ["error"],
-            "properties": {"error": {"type": "object", "required": ["code", "message"],
-                                     "properties": {"code": {"type": "string"},
-                                                    "message": {"type": "string"}}}},
-        }  # fmt: skip
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        }
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         for path, item in schema.get("paths", {}).items():
             for method, operation in item.items():
@@ -199,13 +210,17 @@ def _error_handlers(app: FastAPI) -> None:
         message = {404: "No such route", 405: f"{request.method} is not allowed here"}.get(
             error.status_code, str(error.detail)
         )
-        return JSONResponse({"error": {"code": code, "message": message}},
-                            status_code=error.status_code, headers=headers)  # fmt: skip
+        return JSONResponse(
+            {"error": {"code": code, "message": message}},
+            status_code=error.status_code,
+            headers=headers,
+        )
 
     @app.exception_handler(_TooLarge)
     async def on_too_large(request: Request, error: _TooLarge) -> JSONResponse:
-        return JSONResponse({"error": {"code": "payload_too_large", "message": TOO_LARGE}},
-                            status_code=413)  # fmt: skip
+        return JSONResponse(
+            {"error": {"code": "payload_too_large", "message": TOO_LARGE}}, status_code=413
+        )
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -239,14 +254,23 @@ def _job_routes(app: FastAPI, engine: Engine, settings: ServerSettings) -> None:
     def create_job(body: JobRequest, request: Request) -> dict[str, Any]:  # type: ignore[valid-type]
         token = caller(request)
         if settings.balances is not None and settings.balances.get(token, 0.0) <= 0:
-            raise ApiError("insufficient_balance",
-                           "Your account balance is too low to process this file", 402)  # fmt: skip
+            raise ApiError(
+                "insufficient_balance", "Your account balance is too low to process this file", 402
+            )
         owner = owner_of(token)
         source = own_upload(body.source_url, settings.public_url, engine.data_dir, owner)
-        texts = [None if url is None else own_text(url, settings.public_url, engine.data_dir, owner)
-                 for url in (body.subtitles_url, body.translated_subtitles_url)]  # fmt: skip
-        job = engine.create_job(source, body.target_lang, owner=owner, subtitles=texts[0],
-                                translated_subtitles=texts[1], **job_options(body))  # fmt: skip
+        texts = [
+            None if url is None else own_text(url, settings.public_url, engine.data_dir, owner)
+            for url in (body.subtitles_url, body.translated_subtitles_url)
+        ]
+        job = engine.create_job(
+            source,
+            body.target_lang,
+            owner=owner,
+            subtitles=texts[0],
+            translated_subtitles=texts[1],
+            **job_options(body),
+        )
         return job.created()
 
     @app.get("/api/dubbing/jobs/{job_id}", response_model=JobStatusResponse)
@@ -264,9 +288,11 @@ def _job_routes(app: FastAPI, engine: Engine, settings: ServerSettings) -> None:
         return engine.get_result(job_id, owner=owner_of(caller(request))).to_dict()
 
     # HEAD answers as GET does, without a body; kept out of the schema (one operation each)
-    for route, endpoint in (("/api/dubbing/jobs/{job_id}", get_job),
-                            ("/api/dubbing/jobs", list_jobs),
-                            ("/api/dubbing/jobs/{job_id}/result", get_result)):  # fmt: skip
+    for route, endpoint in (
+        ("/api/dubbing/jobs/{job_id}", get_job),
+        ("/api/dubbing/jobs", list_jobs),
+        ("/api/dubbing/jobs/{job_id}/result", get_result),
+    ):
         app.add_api_route(route, endpoint, methods=["HEAD"], include_in_schema=False)
 
 
@@ -276,18 +302,29 @@ def _file_routes(app: FastAPI, engine: Engine, urls: SignedUrls) -> None:
     @app.put(UPLOADS + "/{upload_id}/{filename}", include_in_schema=False)
     async def upload(upload_id: str, filename: str, request: Request) -> Response:
         query = request.query_params
-        signer.check("PUT", f"{UPLOADS}/{quote(upload_id)}/{quote(filename)}",
-                     query.get("expires"), query.get("signature"))  # fmt: skip
-        target = check_put(engine.data_dir / "uploads" / Path(upload_id).name, filename,
-                           request.headers.get("content-type"))  # fmt: skip
+        signer.check(
+            "PUT",
+            f"{UPLOADS}/{quote(upload_id)}/{quote(filename)}",
+            query.get("expires"),
+            query.get("signature"),
+        )
+        target = check_put(
+            engine.data_dir / "uploads" / Path(upload_id).name,
+            filename,
+            request.headers.get("content-type"),
+        )
         await receive(request, target, engine.limits.max_file_size_bytes)
         return Response(status_code=200)
 
     @app.get(RESULTS + "/{job_id}/{filename}", include_in_schema=False)
     def download(job_id: str, filename: str, request: Request) -> FileResponse:
         query = request.query_params
-        signer.check("GET", f"{RESULTS}/{quote(job_id)}/{quote(filename)}",
-                     query.get("expires"), query.get("signature"))  # fmt: skip
+        signer.check(
+            "GET",
+            f"{RESULTS}/{quote(job_id)}/{quote(filename)}",
+            query.get("expires"),
+            query.get("signature"),
+        )
         result = engine.get_result(job_id)
         if result.path.name != filename:
             raise ApiError("not_found", "No such result", 404)

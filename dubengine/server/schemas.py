@@ -56,27 +56,45 @@ UploadResponse = model_of("UploadResponse", UploadTarget, exclude=("path",))
 # keeps the reference's own code (unsupported_language) rather than a validation error.
 _CODES = sorted(LANGUAGES)
 JobRequest = model_of(
-    "JobRequest", DubOptions, strict=True,
+    "JobRequest",
+    DubOptions,
+    strict=True,
     source_url=(str, Field(min_length=1, json_schema_extra={"format": "uri"})),
     target_lang=(str, Field(json_schema_extra={"enum": _CODES})),
     source_lang=(str, Field("auto", json_schema_extra={"enum": ["auto", *_CODES]})),
     translation_lag_time=(float, Field(0.0, json_schema_extra={"minimum": 0, "maximum": 3})),
     original_speech_volume=(float, Field(0.0, json_schema_extra={"minimum": 0, "maximum": 1})),
     # Extensions (not in the hosted API): subtitles to start from, uploaded to this server
-    subtitles_url=(str | None, Field(None, description=(
-        "Extension: an upload URL of this server holding source-language SRT/WebVTT (or an "
-        "earlier dub's transcript JSON); the dub keeps its times and text, no transcription. "
-        "Needs source_lang."))),
-    translated_subtitles_url=(str | None, Field(None, description=(
-        "Extension: an upload URL of this server holding the same cues in the target "
-        "language; spoken exactly as written, no translation."))),
-)  # fmt: skip
+    subtitles_url=(
+        str | None,
+        Field(
+            None,
+            description=(
+                "Extension: an upload URL of this server holding source-language SRT/WebVTT (or "
+                "an earlier dub's transcript JSON); the dub keeps its times and text, no "
+                "transcription. "
+                "Needs source_lang."
+            ),
+        ),
+    ),
+    translated_subtitles_url=(
+        str | None,
+        Field(
+            None,
+            description=(
+                "Extension: an upload URL of this server holding the same cues in the target "
+                "language; spoken exactly as written, no translation."
+            ),
+        ),
+    ),
+)
 JobStatusResponse = model_of("JobStatusResponse", Job, exclude=_JOB_ONLY)
 JobCreated = model_of(
-    "JobCreated", Job,
+    "JobCreated",
+    Job,
     exclude=_job_fields_but(("job_id", "status", "source_lang", "target_lang", "created_at")),
     limits=(LimitsBody, ...),
-)  # fmt: skip
+)
 JobSummary = model_of("JobSummary", Job, exclude=_job_fields_but(SUMMARY_FIELDS))
 JobListResponse = model_of("JobListResponse", JobList, jobs=(list[JobSummary], ...))
 ResultResponse = model_of("ResultResponse", JobResult, exclude=("path",))

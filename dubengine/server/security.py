@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 from .._errors import ApiError, InvalidOption
 from ..jobs.records import EngineHooks
+from ..jobs.uploads import UPLOADS
 
-UPLOADS = "/api/dubbing/uploads"
 RESULTS = "/api/dubbing/results"
 
 

@@ -95,8 +95,11 @@ def studio_routes(app: FastAPI, engine: Engine) -> None:
         /segments for ``render`` and ``output_revision``."""
         return engine.render(job_id, owner(request))
 
-    @app.get(base + "/segments/{index}/audio", tags=[TAG],
-             responses={200: {"content": {"audio/wav": {}}}})  # fmt: skip
+    @app.get(
+        base + "/segments/{index}/audio",
+        tags=[TAG],
+        responses={200: {"content": {"audio/wav": {}}}},
+    )
     def audio(
         job_id: str, index: int, request: Request, track: Literal["original", "dub"] = "dub"
     ) -> Response:

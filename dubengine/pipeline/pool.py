@@ -14,9 +14,18 @@ from ..registry import PROVIDED, accepts, check_options, create_backend
 
 # The backend methods that run a model: their time is "inference" in the stage reports.
 INFERENCE_METHODS = frozenset(
-    {"separate", "transcribe", "diarize", "translate", "shorten", "synthesize", "embed", "match",
-     "synthesize_like"}
-)  # fmt: skip
+    {
+        "separate",
+        "transcribe",
+        "diarize",
+        "translate",
+        "shorten",
+        "synthesize",
+        "embed",
+        "match",
+        "synthesize_like",
+    }
+)
 
 
 class _Timed:

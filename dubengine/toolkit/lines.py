@@ -16,7 +16,7 @@ from dataclasses import replace
 from itertools import pairwise
 
 from .._spans import subtract
-from .._types import DEFAULT_SPEAKER, Segment, Word
+from .._types import DEFAULT_SPEAKER, Segment, Turn, Word
 
 SENTENCE_END = tuple(".!?。！？…")
 CLAUSE_END = tuple(",;:、，；：")
@@ -114,20 +114,28 @@ def _by_speaker(
     if len(runs) > 1 and not sure_changes:
         runs = [(_surest(runs, sure), words)]
     return [
-        replace(segment, start=group[0].start, end=group[-1].end, text=_join(group),
-                speaker=speaker, words=tuple(group))
+        replace(
+            segment,
+            start=group[0].start,
+            end=group[-1].end,
+            text=_join(group),
+            speaker=speaker,
+            words=tuple(group),
+        )
         for speaker, group in runs
-    ]  # fmt: skip
+    ]
 
 
 def _sure_spans(heard: Turns) -> dict[str, list[tuple[float, float]]]:
     """Per speaker, where the diarizer heard them and nobody else."""
     speakers = {speaker for _, _, speaker in heard}
     return {
-        speaker: subtract([(a, b) for a, b, s in heard if s == speaker],
-                          [(a, b) for a, b, s in heard if s != speaker])
+        speaker: subtract(
+            [(a, b) for a, b, s in heard if s == speaker],
+            [(a, b) for a, b, s in heard if s != speaker],
+        )
         for speaker in speakers
-    }  # fmt: skip
+    }
 
 
 def _sure_change(
@@ -150,10 +158,11 @@ def _surest(runs: list[tuple[str, list[Word]]], sure: dict[str, list[tuple[float
     """The speaker heard alone longest during the line's words; else the longest run's."""
     words = [w for _, group in runs for w in group]
     heard_alone = {
-        speaker: sum(_overlap((w.start, w.end), span, (w.start, w.end)) for w in words
-                     for span in spans)
+        speaker: sum(
+            _overlap((w.start, w.end), span, (w.start, w.end)) for w in words for span in spans
+        )
         for speaker, spans in sure.items()
-    }  # fmt: skip
+    }
     if heard_alone and max(heard_alone.values()) > 0:
         return max(heard_alone, key=lambda s: heard_alone[s])
     return max(runs, key=lambda run: _lasts(run[1]))[0]
@@ -166,8 +175,9 @@ def _join_fragments(units: list[Segment]) -> list[Segment]:
     for unit in units:
         last = out[-1] if out else None
         if last is not None and _joinable(last, unit):
-            out[-1] = replace(last, end=unit.end, text=f"{last.text} {unit.text}",
-                              words=last.words + unit.words)  # fmt: skip
+            out[-1] = replace(
+                last, end=unit.end, text=f"{last.text} {unit.text}", words=last.words + unit.words
+            )
         else:
             out.append(unit)
     return out
@@ -176,9 +186,13 @@ def _join_fragments(units: list[Segment]) -> list[Segment]:
 def _joinable(first: Segment, second: Segment) -> bool:
     short = min(first.duration, second.duration) < MIN_LINE_SEC
     return (
-        short and first.speaker == second.speaker and bool(first.words) and bool(second.words)
-        and second.start - first.end <= JOIN_GAP_SEC and second.end - first.start <= MAX_LINE_SEC
-    )  # fmt: skip
+        short
+        and first.speaker == second.speaker
+        and bool(first.words)
+        and bool(second.words)
+        and second.start - first.end <= JOIN_GAP_SEC
+        and second.end - first.start <= MAX_LINE_SEC
+    )
 
 
 def _speaker_at(start: float, end: float, turns: Sequence[tuple[float, float, str]]) -> str:
@@ -213,3 +227,22 @@ def _speaker_runs(words: list[Word], labels: list[str]) -> list[tuple[str, list[
 
 def _lasts(words: list[Word]) -> float:
     return words[-1].end - words[0].start
+
+
+def exclusive(turns: Sequence[Turn]) -> tuple[Turn, ...]:
+    """One speaker at a time: where turns overlap, the speaker who already held the floor
+    keeps it (an interjection inside a turn rarely carries the transcribed words)."""
+    ordered = sorted(turns, key=lambda t: (t.start, t.end))
+    out: list[Turn] = []
+    for turn in ordered:
+        start = turn.start
+        if out and out[-1].end > start:
+            holder = out[-1]
+            if holder.end >= turn.end:
+                continue  # wholly inside the holder's turn
+            start = holder.end
+        if out and out[-1].speaker == turn.speaker and start - out[-1].end < 1e-6:
+            out[-1] = Turn(out[-1].start, turn.end, turn.speaker)
+        else:
+            out.append(Turn(start, turn.end, turn.speaker))
+    return tuple(out)

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._types import Voice
-from .media.decode import Audio
+from .._types import Voice
+from ..media.decode import Audio
 
 FRAME_MS = 5.0
 UNCHANGED = 0.02  # ratios within 2% of 1 are left alone: vocoding costs a little clarity
@@ -88,9 +88,12 @@ def adjust_voice(
             np.stack([np.interp(source, bins, frame) for frame in envelope])
         )
     y = pyworld.synthesize(
-        world.f0 * pitch_ratio, envelope, world.aperiodicity, audio.sample_rate,
+        world.f0 * pitch_ratio,
+        envelope,
+        world.aperiodicity,
+        audio.sample_rate,
         frame_period=FRAME_MS,
-    )  # fmt: skip
+    )
     y = y[: audio.n_samples]
     if len(y) < audio.n_samples:
         y = np.pad(y, (0, audio.n_samples - len(y)))

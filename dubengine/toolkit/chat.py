@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ._budget import MIN_CHARS, best_fit, fits, line_budgets, line_limits
-from ._errors import UnsupportedLanguage
-from ._guards import refuses
-from ._progress import Progress, no_progress
-from ._types import LANGUAGES, Segment, Transcript
+from .._errors import UnsupportedLanguage
+from .._guards import refuses
+from .._progress import Progress, no_progress
+from .._types import LANGUAGES, Segment, Transcript
+from .budget import MIN_CHARS, Paces, best_fit, fits, line_budgets, line_limits
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 
@@ -70,7 +70,11 @@ class ChatTranslator:
         raise NotImplementedError
 
     def translate(
-        self, transcript: Transcript, target: str, progress: Progress = no_progress
+        self,
+        transcript: Transcript,
+        target: str,
+        progress: Progress = no_progress,
+        paces: Paces | None = None,
     ) -> Transcript:
         check_language(target)
         source = transcript.language
@@ -78,20 +82,26 @@ class ChatTranslator:
         if source == target:  # re-voicing in the same language: nothing to translate
             same = tuple(replace(s, translation=s.text) for s in segments)
             return replace(transcript, segments=same, target_language=target)
-        budgets = line_budgets(transcript, target)
+        budgets = line_budgets(transcript, target, paces)
         prompts = [translate_request(segments, i, budgets[i]) for i in range(len(segments))]
         static = translate_static(source, target)
         texts = [c[0] for c in self.complete(static, prompts, budgets, progress, "translate")]
-        texts = self._within_limits(segments, texts, source, target, budgets,
-                                    line_limits(transcript, target))  # fmt: skip
+        texts = self._within_limits(
+            segments, texts, source, target, budgets, line_limits(transcript, target, paces)
+        )
         texts = self._not_refused(segments, texts, source, target, budgets)
         translated = tuple(replace(s, translation=t) for s, t in zip(segments, texts, strict=True))
         return replace(transcript, segments=translated, target_language=target)
 
     def _within_limits(
-        self, segments: Sequence[Segment], texts: list[str], source: str, target: str,
-        budgets: list[int], limits: list[int],
-    ) -> list[str]:  # fmt: skip
+        self,
+        segments: Sequence[Segment],
+        texts: list[str],
+        source: str,
+        target: str,
+        budgets: list[int],
+        limits: list[int],
+    ) -> list[str]:
         """Lines past their limit asked again, shorter, until they fit; a line whose answers
         were all given before is not asked again (measured: asked for less, the model often
         answers the same four lines again)."""
@@ -114,9 +124,13 @@ class ChatTranslator:
         return texts
 
     def _not_refused(
-        self, segments: Sequence[Segment], texts: list[str], source: str, target: str,
+        self,
+        segments: Sequence[Segment],
+        texts: list[str],
+        source: str,
+        target: str,
         budgets: list[int],
-    ) -> list[str]:  # fmt: skip
+    ) -> list[str]:
         """A small model sometimes answers a garbled line with an apology and a refusal, and
         does again when asked the same way, or in the brief form. Given the line in quotes,
         as text to translate rather than a request to answer, it translates it (measured:
@@ -124,8 +138,11 @@ class ChatTranslator:
         in quotes); the brief form is the last try."""
         texts = list(texts)
         for ask in (self._quoted, self._shorter):
-            refused = [i for i, t in enumerate(texts)
-                       if refuses(t, target) and not refuses(segments[i].text, source)]  # fmt: skip
+            refused = [
+                i
+                for i, t in enumerate(texts)
+                if refuses(t, target) and not refuses(segments[i].text, source)
+            ]
             if not refused:
                 break
             asked = [budgets[i] for i in refused]

@@ -12,15 +12,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ._errors import DubError, InvalidOption
-from .cli import ConfigFile, DataDir, app, console, err_console, fail, pipeline_config
+from .._errors import DubError, InvalidOption
+from .common import ConfigFile, DataDir, app, console, err_console, fail, pipeline_config
 
 
 @contextlib.contextmanager
 def _engine(data_dir: Path, config_file: Path | None = None) -> Iterator[Any]:
     """An engine on the data folder (no workers: edits and renders only); any refusal, of
     the config file or of the request, one line and exit 2."""
-    from .jobs import Engine
+    from ..jobs import Engine
 
     try:
         engine = Engine(data_dir, workers=0, start=False, config=pipeline_config(config_file, None))
@@ -46,16 +46,24 @@ def segments(
     if as_json:
         console.print_json(json.dumps(view, ensure_ascii=False))
         return
-    table = Table(title=f"{job_id}: revision {view['revision']}, output from revision "
-                        f"{view['output_revision']}")  # fmt: skip
+    table = Table(
+        title=f"{job_id}: revision {view['revision']}, output from revision "
+        f"{view['output_revision']}"
+    )
     for column in ("#", "time", "speaker", "source", "translation", "fit"):
         table.add_column(column)
     for line in view["segments"]:
         fit = line["fit"]
         shown = "stale" if line["stale"] else f"{fit['speed']:.2f}x {fit['method']}"
         when = f"{line['start']:.2f}-{line['end']:.2f}"
-        table.add_row(str(line["index"]), when, line["speaker"] or "", line["text"],
-                      line["translation"] or "", shown)  # fmt: skip
+        table.add_row(
+            str(line["index"]),
+            when,
+            line["speaker"] or "",
+            line["text"],
+            line["translation"] or "",
+            shown,
+        )
     console.print(table)
 
 
@@ -76,8 +84,13 @@ def edit(
     data_dir: DataDir = Path("dubengine-data"),
 ) -> None:
     """Edits a completed dub; `dubengine render` then speaks what changed."""
-    fields = {k: v for k, v in dict(text=text, translation=translation, speaker=speaker,
-                                     start=start, end=end).items() if v is not None}  # fmt: skip
+    fields = {
+        k: v
+        for k, v in dict(
+            text=text, translation=translation, speaker=speaker, start=start, end=end
+        ).items()
+        if v is not None
+    }
     with _engine(data_dir) as engine:
         view = _apply(engine, job_id, index, fields, split_at, merge, delete, insert, voice)
     stale = sum(line["stale"] for line in view["segments"])
@@ -85,11 +98,26 @@ def edit(
 
 
 def _apply(
-    engine: Any, job_id: str, index: int | None, fields: dict[str, Any], split_at: float | None,
-    merge: bool, delete: bool, insert: bool, voice: str | None,
-) -> dict[str, Any]:  # fmt: skip
-    actions = sum((bool(fields) and not insert, split_at is not None, merge, delete, insert,
-                   voice is not None))  # fmt: skip
+    engine: Any,
+    job_id: str,
+    index: int | None,
+    fields: dict[str, Any],
+    split_at: float | None,
+    merge: bool,
+    delete: bool,
+    insert: bool,
+    voice: str | None,
+) -> dict[str, Any]:
+    actions = sum(
+        (
+            bool(fields) and not insert,
+            split_at is not None,
+            merge,
+            delete,
+            insert,
+            voice is not None,
+        )
+    )
     if actions != 1:
         raise InvalidOption(
             "give one edit: line fields, --split-at, --merge, --delete, --voice, or --insert "
@@ -128,5 +156,7 @@ def render(
             err_console.print(f"render failed: {status.get('error')}")
             raise typer.Exit(1)
         report = engine.get_report(job_id)["render"]
-    console.print(f"revision {status['revision']} rendered in {report['seconds']:.1f} s: "
-                  f"lines {report['spoken']} spoken again, {report['output']}")  # fmt: skip
+    console.print(
+        f"revision {status['revision']} rendered in {report['seconds']:.1f} s: "
+        f"lines {report['spoken']} spoken again, {report['output']}"
+    )

@@ -12,9 +12,10 @@ import itertools
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 
-from ._options import AlignOptions
-from ._types import DEFAULT_SPEAKER, Transcript
+from .._options import AlignOptions
+from .._types import DEFAULT_SPEAKER, Transcript
 
 # Spoken characters per second (see spoken_length) that Kokoro speaks at speed 1.0.
 CHARS_PER_SECOND: dict[str, float] = {
@@ -37,10 +38,9 @@ SLACK = 1.1  # of the timing fit's 1.3x speed-up, the budget spends a tenth
 LIMIT_SPEED = 1.25
 BORROW_SEC = 0.5  # of the pause after a line, what its translation may count on
 MIN_CHARS = 4  # even a 0.2 s "Yes." gets a word
-# Transcript.metadata key: spoken characters per second of each speaker's voice, measured
-# when voices are matched (before translating), so a line is budgeted at the pace it will
-# be spoken at.
-PACE_KEY = "chars_per_second"
+# Paces: spoken characters per second of each speaker's voice, measured when voices are
+# matched (before translating), so a line is budgeted at the pace it will be spoken at.
+Paces = Mapping[str, float]
 
 
 def budget_chars(
@@ -53,11 +53,13 @@ def budget_chars(
     return max(MIN_CHARS, math.floor(duration * rate * speed))
 
 
-def line_budgets(transcript: Transcript, language: str) -> list[int]:
+def line_budgets(transcript: Transcript, language: str, paces: Paces | None = None) -> list[int]:
     """Each line's budget, at its speaker's voice's pace where it was measured."""
-    paces = transcript.metadata.get(PACE_KEY, {})
-    return [budget_chars(s.duration, language, rate=paces.get(s.speaker or DEFAULT_SPEAKER))
-            for s in transcript.segments]  # fmt: skip
+    paces = paces or {}
+    return [
+        budget_chars(s.duration, language, rate=paces.get(s.speaker or DEFAULT_SPEAKER))
+        for s in transcript.segments
+    ]
 
 
 def line_rooms(transcript: Transcript) -> list[float]:
@@ -68,13 +70,15 @@ def line_rooms(transcript: Transcript) -> list[float]:
     return [s.duration + min(pause, BORROW_SEC) for s, pause in zip(segments, pauses, strict=True)]
 
 
-def line_limits(transcript: Transcript, language: str) -> list[int]:
+def line_limits(transcript: Transcript, language: str, paces: Paces | None = None) -> list[int]:
     """Each line's limit: the most the timing fit places without shortening it, at up to
     LIMIT_SPEED in its room (line_rooms)."""
-    paces = transcript.metadata.get(PACE_KEY, {})
+    paces = paces or {}
     rooms = line_rooms(transcript)
-    return [budget_chars(room, language, LIMIT_SPEED, paces.get(s.speaker or DEFAULT_SPEAKER))
-            for s, room in zip(transcript.segments, rooms, strict=True)]  # fmt: skip
+    return [
+        budget_chars(room, language, LIMIT_SPEED, paces.get(s.speaker or DEFAULT_SPEAKER))
+        for s, room in zip(transcript.segments, rooms, strict=True)
+    ]
 
 
 def spoken_length(text: str) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._progress import Progress, ProgressEvent, no_progress
+from .._progress import Progress, ProgressEvent, no_progress
 
 
 def in_chunks(

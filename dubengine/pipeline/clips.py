@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._types import Speak, Voice
+from .._types import DEFAULT_SPEAKER, Segment, Speak, Voice
 from ..media.decode import Audio
 
 
@@ -27,8 +28,28 @@ def voice_key(voice: Voice, synthesizer: str, language: str) -> str:
     reference = None
     if voice.reference is not None:
         reference = hashlib.sha256(voice.reference.samples.tobytes()).hexdigest()
-    return key_of(synthesizer, language, voice.name, style, round(voice.pitch_ratio, 6),
-                  round(voice.formant_ratio, 6), reference)  # fmt: skip
+    return key_of(
+        synthesizer,
+        language,
+        voice.name,
+        style,
+        round(voice.pitch_ratio, 6),
+        round(voice.formant_ratio, 6),
+        reference,
+    )
+
+
+def voice_keys(voices: dict[str, Voice], synthesizer: str, language: str) -> dict[str, str]:
+    return {name: voice_key(voice, synthesizer, language) for name, voice in voices.items()}
+
+
+def cached_speech(
+    cache: ClipCache, speak_for: Callable[[Segment], Speak], keys: dict[str, str]
+) -> Callable[[Segment], Speak]:
+    """``speak_for`` with every clip kept in ``cache``, under its speaker's voice key."""
+    return lambda segment: cache.speaking(
+        speak_for(segment), keys[segment.speaker or DEFAULT_SPEAKER]
+    )
 
 
 class ClipCache:

@@ -22,7 +22,7 @@ from ..editing import Project, Rendered, render
 from ..editing.edits import line_at
 from ..editing.project import project_view
 from ..pipeline.mix import MIX_RATE
-from ..pipeline.models import ModelPool
+from ..pipeline.pool import ModelPool
 from .store import JobStore
 
 log = logging.getLogger("dubengine")
@@ -42,10 +42,13 @@ class Editor:
 
     def view(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
         row, project = self._project(job_id, owner)
-        return {"job_id": job_id, "revision": row["revision"],
-                "output_revision": row["output_revision"],
-                "render": json.loads(row["render"]) if row["render"] else None,
-                **project_view(project)}  # fmt: skip
+        return {
+            "job_id": job_id,
+            "revision": row["revision"],
+            "output_revision": row["output_revision"],
+            "render": json.loads(row["render"]) if row["render"] else None,
+            **project_view(project),
+        }
 
     def change(self, job_id: str, owner: str | None, edit: Callable[[Project], Any]) -> dict:
         """One edit, stored with the next revision; the dub's view after it."""
@@ -64,10 +67,17 @@ class Editor:
         state, revision = self.store.claim_render(job_id, owner)
         row = self.store.row(job_id)
         thread = threading.Thread(
-            target=self._render, name=f"dubengine-render-{job_id}", daemon=True,
-            args=(job_id, Project.from_dict(state), revision, Path(row["output_path"]).parent,
-                  json.loads(row["report"])),
-        )  # fmt: skip
+            target=self._render,
+            name=f"dubengine-render-{job_id}",
+            daemon=True,
+            args=(
+                job_id,
+                Project.from_dict(state),
+                revision,
+                Path(row["output_path"]).parent,
+                json.loads(row["report"]),
+            ),
+        )
         self._threads[job_id] = thread
         thread.start()
         if wait:
@@ -85,8 +95,10 @@ class Editor:
         start, end = line.segment.start, line.segment.end
         if track == "dub" and line.fit is not None:
             start, end = min(start, line.fit.start), max(end, line.fit.end)
-        span = slice(max(0, round((start - PLAY_MARGIN_SEC) * MIX_RATE)),
-                     round((end + PLAY_MARGIN_SEC) * MIX_RATE))  # fmt: skip
+        span = slice(
+            max(0, round((start - PLAY_MARGIN_SEC) * MIX_RATE)),
+            round((end + PLAY_MARGIN_SEC) * MIX_RATE),
+        )
         folder = Path(row["output_path"]).parent / project.folder
         if track == "dub":
             return np.asarray(np.load(folder / "mix.npy", mmap_mode="r")[:, span])
@@ -115,12 +127,17 @@ class Editor:
     ) -> None:
         try:
             with self._one_render:
-                done = render(project, results / project.folder,
-                              lambda: self._synthesizer(project), self.config.align,
-                              self._progress(job_id, revision))  # fmt: skip
+                done = render(
+                    project,
+                    results / project.folder,
+                    lambda: self._synthesizer(project),
+                    self.config.align,
+                    self._progress(job_id, revision),
+                )
             report = self._rewrite_sidecars(project, done, revision, results, report)
-            self.store.finish_render(job_id, project.to_dict(), revision,
-                                     json.dumps(report, ensure_ascii=False))  # fmt: skip
+            self.store.finish_render(
+                job_id, project.to_dict(), revision, json.dumps(report, ensure_ascii=False)
+            )
         except DubError as exc:
             self.store.fail_render(job_id, exc.message)
         except Exception as exc:  # a bug: say so, keep the trace in the log
@@ -137,8 +154,15 @@ class Editor:
                 percent = round(share * SPEAKING_SHARE)
             else:
                 percent = SPEAKING_SHARE + round(share * (99 - SPEAKING_SHARE))
-            self.store.set(job_id, render={"state": "rendering", "revision": revision,
-                                           "stage": event.stage, "percent": percent})  # fmt: skip
+            self.store.set(
+                job_id,
+                render={
+                    "state": "rendering",
+                    "revision": revision,
+                    "stage": event.stage,
+                    "percent": percent,
+                },
+            )
 
         return write
 
@@ -151,11 +175,13 @@ class Editor:
         fits = [line.fit for line in project.lines if line.fit is not None]
         write_subtitles(done.output, fits, transcript)
         report = report | {
-            "fits": [f.to_dict() for f in fits], "timing": timing_summary(fits),
-            "transcript": report["transcript"] | {
-                "segments": [s["segment"] for s in project.to_dict()["lines"]]},
-            "revision": revision, "render": done.to_dict(),
-        }  # fmt: skip
+            "fits": [f.to_dict() for f in fits],
+            "timing": timing_summary(fits),
+            "transcript": report["transcript"]
+            | {"segments": [s["segment"] for s in project.to_dict()["lines"]]},
+            "revision": revision,
+            "render": done.to_dict(),
+        }
         kept = report["files"].get("transcript_json")
         if kept:
             write_report(results / Path(kept).name, report)

@@ -1,0 +1,204 @@
+"""``dubengine dub``: one file dubbed, with a stage bar, and what came of it printed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .._errors import DubError
+from .common import (
+    AsrModel,
+    ConfigFile,
+    Device,
+    Diarizer,
+    MtModel,
+    Separator,
+    Synthesizer,
+    Transcriber,
+    Translator,
+    app,
+    check_devices,
+    console,
+    fail,
+    pipeline_config,
+    stage_bar,
+)
+
+if TYPE_CHECKING:
+    from ..dubbing import DubResult
+    from ..quality import QualityReport
+
+
+@app.command()
+def dub(
+    path: Annotated[Path, typer.Argument(help="Audio or video file to dub.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Target language code.")],
+    source: Annotated[str, typer.Option(help="Source language code, or auto.")] = "auto",
+    out: Annotated[Path | None, typer.Option(help="Output file (default beside input).")] = None,
+    lag: Annotated[float, typer.Option(help="Seconds each dubbed line starts late (0-3).")] = 0.0,
+    original_volume: Annotated[
+        float, typer.Option(help="Original speech mixed under the dub (0-1).")
+    ] = 0.0,
+    reduce_accent: Annotated[
+        bool, typer.Option("--reduce-accent", help="Native pronunciation over similarity.")
+    ] = False,
+    device: Device = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    quality: Annotated[
+        bool, typer.Option("--quality", help="Measure the dub (slower): CER, similarity, PNG.")
+    ] = False,
+    stems: Annotated[
+        bool, typer.Option("--stems", help="Also write the dubbed speech and background WAVs.")
+    ] = False,
+    speakers: Annotated[
+        int | None, typer.Option(help="How many speakers there are (default: estimated).")
+    ] = None,
+    separate: Annotated[
+        bool, typer.Option(help="Separate speech from music/effects (--no-separate: replace all).")
+    ] = True,
+    config: ConfigFile = None,
+    transcriber: Transcriber = None,
+    asr_model: AsrModel = None,
+    translator: Translator = None,
+    mt_model: MtModel = None,
+    synthesizer: Synthesizer = None,
+    separator: Separator = None,
+    diarizer: Diarizer = None,
+    subtitles: Annotated[
+        Path | None,
+        typer.Option(help="Source-language SRT/VTT (or an earlier dub's JSON): no transcribing."),
+    ] = None,
+    translated_subtitles: Annotated[
+        Path | None,
+        typer.Option(help="The same cues translated (SRT/VTT): spoken exactly as written."),
+    ] = None,
+) -> None:
+    """Dubs a file and writes the result, subtitles and transcript beside it."""
+    from .._options import DubOptions
+    from ..diarization import check_speaker_counts
+    from ..dubbing import dub as run_dub
+
+    try:
+        check_speaker_counts(speakers, None, None)
+        options = DubOptions(
+            target_lang=target,
+            source_lang=source,
+            reduce_accent=reduce_accent,
+            translation_lag_time=lag,
+            original_speech_volume=original_volume,
+        ).validate()
+        chosen = pipeline_config(
+            config,
+            device,
+            transcriber=transcriber,
+            asr_model=asr_model,
+            translator=translator,
+            mt_model=mt_model,
+            synthesizer=synthesizer,
+            separator=separator,
+            diarizer=diarizer,
+        )
+        chosen = dataclasses.replace(
+            chosen,
+            num_speakers=chosen.num_speakers if speakers is None else speakers,
+            separator=chosen.separator if separate else None,
+        )
+        check_devices(chosen)
+        with stage_bar(quiet=as_json) as on_progress:
+            result = run_dub(
+                path,
+                out=out,
+                config=chosen,
+                progress=on_progress,
+                quality=quality,
+                stems=stems,
+                subtitles=subtitles,
+                translated_subtitles=translated_subtitles,
+                **_as_kwargs(options),
+            )
+    except DubError as error:
+        raise fail(error) from error
+    if as_json:
+        console.print_json(json.dumps(result.to_dict(), default=str, ensure_ascii=False))
+        return
+    _print_result(result)
+
+
+def _as_kwargs(options: object) -> dict[str, object]:
+    """``dub()``'s arguments for these options (the target is its own argument)."""
+    fields = dataclasses.asdict(options)  # type: ignore[call-overload]
+    return {"target": fields.pop("target_lang"), **fields}
+
+
+def _print_result(result: DubResult) -> None:
+    console.print(
+        f"[bold green]dubbed[/] {result.source_language} → {result.target_language}: "
+        f"{escape(str(result.output))}"
+    )
+    for key, path in result.files.to_dict().items():
+        console.print(f"  {key:22} {escape(path)}")
+    table = Table(title="lines")
+    speakers = {seg.id: seg.speaker or "" for seg in result.transcript.segments}
+    for column in ("#", "who", "start", "speed", "how", "text"):
+        table.add_column(column)
+    for fit in result.fits:
+        table.add_row(
+            str(fit.id),
+            speakers.get(fit.id, ""),
+            f"{fit.start:.2f}",
+            f"{fit.speed:.2f}x",
+            fit.method,
+            escape(fit.text),
+        )
+    console.print(table)
+    voices = Table(title="voices")
+    for column in ("speaker", "voice", "pitch", "formants", "similarity"):
+        voices.add_column(column)
+    for speaker, voice in result.voices.items():
+        similarity = voice.similarity
+        voices.add_row(
+            speaker,
+            escape(voice.voice),
+            f"{voice.pitch_semitones:+.1f} st",
+            f"{voice.formant_ratio:.2f}",
+            "" if similarity is None else f"{similarity:.2f}",
+        )
+    console.print(voices)
+    total = sum(s.seconds for s in result.stages)
+    console.print(
+        f"{result.input_duration:.1f} s of input in {total:.1f} s "
+        f"(real-time factor {total / max(result.input_duration, 1e-6):.2f})"
+    )
+    if result.quality:
+        _print_quality(result.quality)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning[/] {escape(warning)}")
+
+
+def _print_quality(report: QualityReport) -> None:
+    table = Table(title="quality")
+    for column in ("#", "offset", "speed", "overflow", "CER", "heard back"):
+        table.add_column(column)
+    for line in report.lines:
+        table.add_row(
+            str(line.id),
+            f"{line.measured_offset * 1000:+.0f} ms",
+            f"{line.speed:.2f}x",
+            f"{line.overflow:.2f} s",
+            f"{line.cer:.2f}",
+            escape(line.heard),
+        )
+    console.print(table)
+    console.print(
+        f"max |offset| {report.max_abs_offset * 1000:.0f} ms, max speed "
+        f"{report.max_speed:.2f}x, mean CER {report.mean_cer:.3f}, speaker similarity "
+        f"{report.speaker_similarity}, between dubbed voices "
+        f"{report.dubbed_voice_similarity}, background {report.background}, "
+        f"timeline {escape(report.timeline_png)}"
+    )
