@@ -91,18 +91,7 @@ class NearestVoiceMatcher:
         genders = self._genders(targets, pitches, synthesizer, stock)
         home = tuple(v for v in allowed if v not in foreign) or allowed
         primary = _assign(speakers, home, similarity)
-        for speaker in speakers:  # a male voice never gets a female one, nor the reverse:
-            keep = _same_gender(home, genders[speaker])  # rather a foreign voice heard right,
-            taken = {primary[o] for o in speakers if o != speaker}  # or share, kept apart
-            if primary[speaker] in keep and primary[speaker] not in taken:
-                continue
-            second = [v for v in allowed if v in foreign and voice_gender(v) == genders[speaker]]
-            free = (
-                [v for v in keep if v not in taken]
-                or [v for v in second if v not in taken]
-                or list(keep)
-            )
-            primary[speaker] = max(free, key=lambda v: similarity[speaker][v])
+        _respect_genders(primary, speakers, home, allowed, foreign, genders, similarity)
         # reduce_accent, or voices that are all foreign to the language: a smaller pitch
         # move, no formant warp, no blend (measured: JFK in ru moved 9 semitones and warped
         # was heard as Croatian; the same voice unmoved, as Russian with p 0.98); and never
@@ -288,6 +277,31 @@ def _same_gender(voices: tuple[str, ...], gender: str | None) -> tuple[str, ...]
     """The voices of that gender (all when it is unknown, or none of it is there)."""
     same = tuple(v for v in voices if voice_gender(v) in (gender, None))
     return same if gender and same else voices
+
+
+def _respect_genders(
+    primary: dict[str, str],
+    speakers: list[str],
+    home: tuple[str, ...],
+    allowed: tuple[str, ...],
+    foreign: set[str],
+    genders: Mapping[str, str | None],
+    similarity: Mapping[str, Mapping[str, float]],
+) -> None:
+    """A male voice never gets a female one, nor the reverse: rather a foreign voice heard
+    right, or a shared one, kept apart. Changes ``primary`` in place."""
+    for speaker in speakers:
+        keep = _same_gender(home, genders[speaker])
+        taken = {primary[o] for o in speakers if o != speaker}
+        if primary[speaker] in keep and primary[speaker] not in taken:
+            continue
+        second = [v for v in allowed if v in foreign and voice_gender(v) == genders[speaker]]
+        free = (
+            [v for v in keep if v not in taken]
+            or [v for v in second if v not in taken]
+            or list(keep)
+        )
+        primary[speaker] = max(free, key=lambda v: similarity[speaker][v])
 
 
 def _assign(

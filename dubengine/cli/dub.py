@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -35,33 +35,61 @@ if TYPE_CHECKING:
     from ..quality import QualityReport
 
 
+Target = Annotated[str, typer.Option("--target", "-t", help="Target language code.")]
+Source = Annotated[str, typer.Option(help="Source language code, or auto.")]
+Out = Annotated[Path | None, typer.Option(help="Output file (default beside input).")]
+Lag = Annotated[float, typer.Option(help="Seconds each dubbed line starts late (0-3).")]
+OriginalVolume = Annotated[float, typer.Option(help="Original speech mixed under the dub (0-1).")]
+ReduceAccent = Annotated[
+    bool, typer.Option("--reduce-accent", help="Native pronunciation over similarity.")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Quality = Annotated[
+    bool, typer.Option("--quality", help="Measure the dub (slower): CER, similarity, PNG.")
+]
+Stems = Annotated[
+    bool, typer.Option("--stems", help="Also write the dubbed speech and background WAVs.")
+]
+Speakers = Annotated[
+    int | None, typer.Option(help="How many speakers there are (default: estimated).")
+]
+Separate = Annotated[
+    bool, typer.Option(help="Separate speech from music/effects (--no-separate: replace all).")
+]
+Subtitles = Annotated[
+    Path | None,
+    typer.Option(help="Source-language SRT/VTT (or an earlier dub's JSON): no transcribing."),
+]
+TranslatedSubtitles = Annotated[
+    Path | None,
+    typer.Option(help="The same cues translated (SRT/VTT): spoken exactly as written."),
+]
+BACKEND_CHOICES = (
+    "transcriber",
+    "asr_model",
+    "translator",
+    "mt_model",
+    "synthesizer",
+    "separator",
+    "diarizer",
+)
+
+
 @app.command()
 def dub(
     path: Annotated[Path, typer.Argument(help="Audio or video file to dub.")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Target language code.")],
-    source: Annotated[str, typer.Option(help="Source language code, or auto.")] = "auto",
-    out: Annotated[Path | None, typer.Option(help="Output file (default beside input).")] = None,
-    lag: Annotated[float, typer.Option(help="Seconds each dubbed line starts late (0-3).")] = 0.0,
-    original_volume: Annotated[
-        float, typer.Option(help="Original speech mixed under the dub (0-1).")
-    ] = 0.0,
-    reduce_accent: Annotated[
-        bool, typer.Option("--reduce-accent", help="Native pronunciation over similarity.")
-    ] = False,
+    target: Target,
+    source: Source = "auto",
+    out: Out = None,
+    lag: Lag = 0.0,
+    original_volume: OriginalVolume = 0.0,
+    reduce_accent: ReduceAccent = False,
     device: Device = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    quality: Annotated[
-        bool, typer.Option("--quality", help="Measure the dub (slower): CER, similarity, PNG.")
-    ] = False,
-    stems: Annotated[
-        bool, typer.Option("--stems", help="Also write the dubbed speech and background WAVs.")
-    ] = False,
-    speakers: Annotated[
-        int | None, typer.Option(help="How many speakers there are (default: estimated).")
-    ] = None,
-    separate: Annotated[
-        bool, typer.Option(help="Separate speech from music/effects (--no-separate: replace all).")
-    ] = True,
+    as_json: AsJson = False,
+    quality: Quality = False,
+    stems: Stems = False,
+    speakers: Speakers = None,
+    separate: Separate = True,
     config: ConfigFile = None,
     transcriber: Transcriber = None,
     asr_model: AsrModel = None,
@@ -70,46 +98,16 @@ def dub(
     synthesizer: Synthesizer = None,
     separator: Separator = None,
     diarizer: Diarizer = None,
-    subtitles: Annotated[
-        Path | None,
-        typer.Option(help="Source-language SRT/VTT (or an earlier dub's JSON): no transcribing."),
-    ] = None,
-    translated_subtitles: Annotated[
-        Path | None,
-        typer.Option(help="The same cues translated (SRT/VTT): spoken exactly as written."),
-    ] = None,
+    subtitles: Subtitles = None,
+    translated_subtitles: TranslatedSubtitles = None,
 ) -> None:
     """Dubs a file and writes the result, subtitles and transcript beside it."""
-    from .._options import DubOptions
-    from ..diarization import check_speaker_counts
+    given = dict(locals())  # the parameters: no other name is bound yet
     from ..dubbing import dub as run_dub
 
     try:
-        check_speaker_counts(speakers, None, None)
-        options = DubOptions(
-            target_lang=target,
-            source_lang=source,
-            reduce_accent=reduce_accent,
-            translation_lag_time=lag,
-            original_speech_volume=original_volume,
-        ).validate()
-        chosen = pipeline_config(
-            config,
-            device,
-            transcriber=transcriber,
-            asr_model=asr_model,
-            translator=translator,
-            mt_model=mt_model,
-            synthesizer=synthesizer,
-            separator=separator,
-            diarizer=diarizer,
-        )
-        chosen = dataclasses.replace(
-            chosen,
-            num_speakers=chosen.num_speakers if speakers is None else speakers,
-            separator=chosen.separator if separate else None,
-        )
-        check_devices(chosen)
+        options = _dub_options(given)
+        chosen = _pipeline_choice(given)
         with stage_bar(quiet=as_json) as on_progress:
             result = run_dub(
                 path,
@@ -128,6 +126,35 @@ def dub(
         console.print_json(json.dumps(result.to_dict(), default=str, ensure_ascii=False))
         return
     _print_result(result)
+
+
+def _dub_options(given: dict[str, Any]) -> Any:
+    """The API's dub options from the command line, checked."""
+    from .._options import DubOptions
+    from ..diarization import check_speaker_counts
+
+    check_speaker_counts(given["speakers"], None, None)
+    return DubOptions(
+        target_lang=given["target"],
+        source_lang=given["source"],
+        reduce_accent=given["reduce_accent"],
+        translation_lag_time=given["lag"],
+        original_speech_volume=given["original_volume"],
+    ).validate()
+
+
+def _pipeline_choice(given: dict[str, Any]) -> Any:
+    """The pipeline the command line chose: the config file, then each option over it."""
+    backends = {name: given[name] for name in BACKEND_CHOICES}
+    chosen = pipeline_config(given["config"], given["device"], **backends)
+    speakers = given["speakers"]
+    chosen = dataclasses.replace(
+        chosen,
+        num_speakers=chosen.num_speakers if speakers is None else speakers,
+        separator=chosen.separator if given["separate"] else None,
+    )
+    check_devices(chosen)
+    return chosen
 
 
 def _as_kwargs(options: object) -> dict[str, object]:

@@ -102,12 +102,7 @@ class Engine:
     ) -> None:
         if executor not in EXECUTORS:
             raise InvalidOption(f"executor must be one of {', '.join(EXECUTORS)}, not {executor!r}")
-        self.data_dir = Path(data_dir)
-        for sub in ("uploads", "results", "work"):
-            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
-        # One policy for what it holds (uploads, results, sidecars, the key): files keep the
-        # umask's mode, and the folder itself is the owner's alone.
-        self.data_dir.chmod(0o700)
+        self.data_dir = _data_folder(Path(data_dir))
         if isinstance(config, str | os.PathLike):
             config = load_settings(config).pipeline
         self.config = config or PipelineConfig()
@@ -125,10 +120,8 @@ class Engine:
             self.hooks,
             self.get_job,
         )
-        self._executor = (
-            RayExecutor(self.config, pipeline_factory, ray_address, ray_actor_options)
-            if executor == "ray"
-            else ThreadExecutor(self.config, pipeline_factory)
+        self._executor = _executor(
+            executor, self.config, pipeline_factory, ray_address, ray_actor_options
         )
         self._editor = Editor(self.store, self.config)
         self._slots: list[Slot] = []
@@ -412,3 +405,24 @@ class Engine:
             updated_at=row["updated_at"],
             limits=self.limits.to_dict(),
         )
+
+
+def _data_folder(folder: Path) -> Path:
+    """``folder`` with its parts made. One policy for what it holds (uploads, results,
+    sidecars, the key): files keep the umask's mode, and the folder is the owner's alone."""
+    for sub in ("uploads", "results", "work"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
+
+
+def _executor(
+    kind: str,
+    config: PipelineConfig,
+    pipeline_factory: Callable[[], Pipeline] | None,
+    ray_address: str | None,
+    ray_actor_options: Mapping[str, Any] | None,
+) -> ThreadExecutor | RayExecutor:
+    if kind == "ray":
+        return RayExecutor(config, pipeline_factory, ray_address, ray_actor_options)
+    return ThreadExecutor(config, pipeline_factory)

@@ -213,13 +213,7 @@ class Pipeline:
         separated, heard = self._hear(info, options, clock, warn, given)
         fixed = given is not None and given.translated  # spoken exactly as given
         voices, paces = clock(
-            MATCHING,
-            lambda hook: self._match(
-                heard,
-                options,
-                clips,
-                budgeted=not fixed,
-            ),
+            MATCHING, lambda hook: self._match(heard, options, clips, budgeted=not fixed)
         )
         # Not held while the translator (the largest model) runs; loaded again to speak.
         self.models.release("synthesizer")
@@ -247,16 +241,8 @@ class Pipeline:
         )
         mixed = clock(
             MIXING,
-            lambda hook: mix_dub(
-                placed,
-                transcript,
-                separated.speech,
-                separated.background,
-                info,
-                options.original_speech_volume,
-                out_path,
-                hook,
-                stems,
+            lambda hook: self._mix(
+                placed, transcript, separated, info, options, out_path, hook, stems
             ),
         )
         artifacts = DubArtifacts(
@@ -271,6 +257,29 @@ class Pipeline:
             voices_available=available,
         )
         return transcript, artifacts, mixed
+
+    def _mix(
+        self,
+        placed: list[PlacedLine],
+        transcript: Transcript,
+        separated: Separated,
+        info: MediaInfo,
+        options: DubOptions,
+        out_path: Path,
+        hook: Progress,
+        stems: bool,
+    ) -> Mixed:
+        return mix_dub(
+            placed,
+            transcript,
+            separated.speech,
+            separated.background,
+            info,
+            options.original_speech_volume,
+            out_path,
+            hook,
+            stems,
+        )
 
     def _hear(
         self,

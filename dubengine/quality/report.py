@@ -88,6 +88,42 @@ def quality_report(
     name, each measuring speaker similarity too (``embedder`` is the one reported first);
     ``warnings``: the dub's, whose guard findings the report repeats.
     """
+    lines = _line_qualities(transcript, placed, dub_track, track_rate, lag, transcriber)
+    guards = [w for w in warnings if w.startswith(MARK)] + _heard_loops(transcript, lines)
+    similarity, between = _speaker_similarity(transcript, placed, original, embedder)
+    timing = timing_summary([p.fit for p in placed])
+    by = {
+        name: _speaker_similarity(transcript, placed, original, other)[0]
+        for name, other in (embedders or {}).items()
+    }
+    draw_timeline(transcript, placed, timeline_png)
+    return QualityReport(
+        lines=tuple(lines),
+        max_abs_offset=max((abs(q.measured_offset) for q in lines), default=0.0),
+        max_speed=max((q.speed for q in lines), default=1.0),
+        total_overflow=round(sum(q.overflow for q in lines), 4),
+        mean_iou=timing["mean_iou"],
+        lines_overflowing=int(timing["overflowing"]),
+        mean_cer=round(float(np.mean([q.cer for q in lines])) if lines else 0.0, 4),
+        speaker_similarity=similarity,
+        speaker_similarity_by=by,
+        dubbed_voice_similarity=between,
+        background=_background(dub_track, track_rate, original, background, mixed),
+        timeline_png=str(timeline_png),
+        guards=tuple(guards),
+    )
+
+
+def _line_qualities(
+    transcript: Transcript,
+    placed: Sequence[PlacedLine],
+    dub_track: np.ndarray,
+    track_rate: int,
+    lag: float,
+    transcriber: Any,
+) -> list[LineQuality]:
+    """Each placed line heard back (CER with the target language given) and its onset
+    measured in the dub track."""
     target = transcript.target_language or ""
     speakers = {s.id: s.speaker or "SPEAKER_00" for s in transcript.segments}
     lines = []
@@ -115,29 +151,7 @@ def quality_report(
                 cer=round(character_error_rate(fit.text, heard, target), 4),
             )
         )
-    guards = [w for w in warnings if w.startswith(MARK)] + _heard_loops(transcript, lines)
-    similarity, between = _speaker_similarity(transcript, placed, original, embedder)
-    timing = timing_summary([p.fit for p in placed])
-    by = {
-        name: _speaker_similarity(transcript, placed, original, other)[0]
-        for name, other in (embedders or {}).items()
-    }
-    draw_timeline(transcript, placed, timeline_png)
-    return QualityReport(
-        lines=tuple(lines),
-        max_abs_offset=max((abs(q.measured_offset) for q in lines), default=0.0),
-        max_speed=max((q.speed for q in lines), default=1.0),
-        total_overflow=round(sum(q.overflow for q in lines), 4),
-        mean_iou=timing["mean_iou"],
-        lines_overflowing=int(timing["overflowing"]),
-        mean_cer=round(float(np.mean([q.cer for q in lines])) if lines else 0.0, 4),
-        speaker_similarity=similarity,
-        speaker_similarity_by=by,
-        dubbed_voice_similarity=between,
-        background=_background(dub_track, track_rate, original, background, mixed),
-        timeline_png=str(timeline_png),
-        guards=tuple(guards),
-    )
+    return lines
 
 
 def _heard_loops(transcript: Transcript, lines: Sequence[LineQuality]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Any, Literal
 
@@ -94,6 +95,14 @@ def studio_routes(app: FastAPI, engine: Engine) -> None:
         """Renders the latest revision in the background (409 while a render runs); poll
         /segments for ``render`` and ``output_revision``."""
         return engine.render(job_id, owner(request))
+
+    _audio_routes(app, engine, base, owner)
+
+
+def _audio_routes(
+    app: FastAPI, engine: Engine, base: str, owner: Callable[[Request], str | None]
+) -> None:
+    """A line's audio, and the studio page that plays it."""
 
     @app.get(
         base + "/segments/{index}/audio",
