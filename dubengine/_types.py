@@ -7,7 +7,7 @@ Numpy and the media layer are named only for type checkers, so importing this mo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ LANGUAGES: dict[str, str] = {
 }
 
 DEFAULT_SPEAKER = "SPEAKER_00"  # the speaker of every line when there is no diarization
+CLONED = "cloned:"  # a cloned voice is named for the speaker it imitates: "cloned:SPEAKER_00"
 
 # espeak-ng's voice for each language: the espeak-ng synthesizer speaks with it, and Kokoro's
 # front end phonemizes with it (Japanese and Chinese go through their own front ends there).
@@ -138,6 +139,8 @@ class Voice:
         similarity: speaker-embedding cosine between the speaker and this voice as adjusted.
         reference: the speaker's clean speech, for synthesizers that clone.
         reference_spans: where ``reference`` was taken from, (start, end) seconds.
+        conditioning: what the cloning synthesizer made of ``reference`` (e.g. XTTS's latents),
+            kept so the speaker is not conditioned again for every line or re-render.
     """
 
     name: str
@@ -147,6 +150,7 @@ class Voice:
     similarity: float | None = None
     reference: Audio | None = None
     reference_spans: tuple[tuple[float, float], ...] = ()
+    conditioning: Mapping[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,15 +143,16 @@ def _with_stage(
         return dataclasses.replace(config, **{role: None})
     if not isinstance(name, str):
         raise InvalidOption(f"{where}: [{role}] name must be a backend name, not {name!r}")
+    options = dict(config.backend_options)
+    options[role, name] = {**options.get((role, name), {}), **table}
     try:
-        check_options(role, name, table)  # imports the backend: unknown or not installed
+        # imports the backend: unknown or not installed; its options as merged so far
+        check_options(role, name, options[role, name])
         defaults = _defaults(role, name)
     except DubError as exc:
         raise InvalidOption(f"{where}: [{role}] {exc.message}") from None
     for key, value in table.items():
         _check_option(where, f"[{role}] {key}", value, defaults.get(key))
-    options = dict(config.backend_options)
-    options[role, name] = {**options.get((role, name), {}), **table}
     return dataclasses.replace(config, **{role: name}, backend_options=options)
 
 

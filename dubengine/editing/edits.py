@@ -9,8 +9,8 @@ import math
 from typing import Any
 
 from .._errors import InvalidOption, LineNotFound
-from .._types import Segment
-from .project import Line, Project
+from .._types import CLONED, Segment
+from .project import Line, Project, cloned_files
 
 LINE_FIELDS = ("text", "translation", "speaker", "start", "end")
 MIN_LINE_SEC = 0.2  # a line shorter than this cannot be spoken
@@ -152,13 +152,15 @@ def insert_segment(
 
 
 def set_voice(project: Project, speaker: str, voice: str) -> None:
-    """``speaker`` spoken by the synthesizer's voice ``voice``, unadjusted."""
+    """``speaker`` spoken by the synthesizer's voice ``voice``, unadjusted; a cloned voice
+    ("cloned:SPEAKER_01") is that speaker's reference and conditioning, as they are kept."""
     if speaker not in project.speakers:
         raise InvalidOption(f"unknown speaker {speaker!r}; this dub has {_speakers(project)}")
     if voice not in project.voices_available:
         raise InvalidOption(
             f"unknown voice {voice!r}; the synthesizer has {', '.join(project.voices_available)}"
         )
+    reference, conditioning = _cloned_from(voice)
     project.speakers[speaker] = dataclasses.replace(
         project.speakers[speaker],
         voice=voice,
@@ -166,10 +168,20 @@ def set_voice(project: Project, speaker: str, voice: str) -> None:
         formant_ratio=1.0,
         similarity=None,
         style=None,
+        reference=reference,
+        conditioning=conditioning,
     )
     for i, line in enumerate(project.lines):
         if line.segment.speaker == speaker:
             _stale(project, i)
+
+
+def _cloned_from(voice: str) -> tuple[str | None, str | None]:
+    """The files of the cloned voice ``voice`` (kept for the project's life), or none for a
+    stock voice."""
+    if not voice.startswith(CLONED):
+        return None, None
+    return cloned_files(voice.removeprefix(CLONED))
 
 
 def line_at(project: Project, index: int) -> Line:

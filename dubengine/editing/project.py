@@ -37,6 +37,7 @@ class Speaker:
     similarity: float | None = None
     style: str | None = None  # file of a blended style vector, in the project folder
     reference: str | None = None  # file of the speech a cloning synthesizer imitates
+    conditioning: str | None = None  # file of what the synthesizer made of that speech
 
 
 @dataclass(slots=True)
@@ -189,20 +190,24 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+def cloned_files(speaker: str) -> tuple[str, str]:
+    """Where a speaker's cloned voice is kept in the project folder: their reference speech
+    and what the synthesizer made of it (written once, kept while the project lives)."""
+    return f"voices/{speaker}.reference.npz", f"voices/{speaker}.conditioning.npz"
+
+
 def _save_voice(folder: Path, name: str, voice: Voice) -> Speaker:
     speaker = Speaker(voice.name, voice.pitch_ratio, voice.formant_ratio, voice.similarity)
+    if voice.style is not None or voice.reference is not None:
+        (folder / "voices").mkdir(exist_ok=True)
     if voice.style is not None:
         speaker.style = f"voices/{name}.style.npy"
-        (folder / "voices").mkdir(exist_ok=True)
         np.save(folder / speaker.style, voice.style)
     if voice.reference is not None:
-        speaker.reference = f"voices/{name}.reference.npz"
-        (folder / "voices").mkdir(exist_ok=True)
-        np.savez(
-            folder / speaker.reference,
-            samples=voice.reference.samples,
-            rate=voice.reference.sample_rate,
-        )
+        speaker.reference, speaker.conditioning = cloned_files(name)
+        reference = voice.reference
+        np.savez(folder / speaker.reference, samples=reference.samples, rate=reference.sample_rate)
+        np.savez(folder / speaker.conditioning, **(voice.conditioning or {}))
     return speaker
 
 
@@ -211,10 +216,13 @@ def load_voices(folder: Path, speakers: dict[str, Speaker]) -> dict[str, Voice]:
     voices = {}
     for name, speaker in speakers.items():
         style = np.load(folder / speaker.style) if speaker.style else None
-        reference = None
+        reference = conditioning = None
         if speaker.reference:
             with np.load(folder / speaker.reference) as data:
                 reference = Audio(data["samples"], int(data["rate"]))
+        if speaker.conditioning:
+            with np.load(folder / speaker.conditioning) as data:
+                conditioning = {key: data[key] for key in data.files} or None
         voices[name] = Voice(
             speaker.voice,
             style,
@@ -222,6 +230,7 @@ def load_voices(folder: Path, speakers: dict[str, Speaker]) -> dict[str, Voice]:
             speaker.formant_ratio,
             speaker.similarity,
             reference,
+            conditioning=conditioning,
         )
     return voices
 

@@ -24,6 +24,7 @@ INFERENCE_METHODS = frozenset(
         "embed",
         "match",
         "synthesize_like",
+        "condition",
     }
 )
 

@@ -231,8 +231,9 @@ class Pipeline:
         natural, speak_for = clock(
             SYNTHESIZING, lambda hook: self._synthesize(transcript, voices, target, clips, hook)
         )
-        # an edited dub may give a speaker any of these; asked while the synthesizer is loaded
-        available = tuple(getattr(self._synthesizer(target), "voices", tuple)())
+        # what an edit may give a speaker (another's clone too), asked while it is loaded
+        cloned = tuple(v.name for v in voices.values() if v.reference is not None)
+        available = cloned + tuple(getattr(self._synthesizer(target), "voices", tuple)())
         placed = clock(
             ALIGNING,
             lambda hook: self._align(

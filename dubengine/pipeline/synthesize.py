@@ -46,7 +46,7 @@ def speaker_of(
         def speak(text: str, speed: float) -> Audio:
             synthesizer = get_synthesizer()
             if voice.reference is not None:
-                clip = synthesizer.synthesize_like(text, language, voice.reference, speed)
+                clip = speak_like(synthesizer, text, language, voice, speed)
             else:
                 clip = speak_as(synthesizer, text, language, voice, speed)
             return trim_silence(clip)
@@ -54,6 +54,15 @@ def speaker_of(
         return speak
 
     return for_segment
+
+
+def speak_like(synthesizer: Any, text: str, language: str, voice: Voice, speed: float) -> Audio:
+    """``text`` by a cloning synthesizer in ``voice``, from its kept conditioning if any."""
+    if voice.conditioning is None:
+        return synthesizer.synthesize_like(text, language, voice.reference, speed)
+    return synthesizer.synthesize_like(
+        text, language, voice.reference, speed, conditioning=voice.conditioning
+    )
 
 
 def voice_paces(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .._spans import Span, subtract
-from .._types import DEFAULT_SPEAKER, Transcript, Voice
+from .._types import CLONED, DEFAULT_SPEAKER, Transcript, Voice
 from ..media.decode import Audio
 from ..protocols import CloningSynthesizer, Synthesizer, VoiceMatcher
 
@@ -63,8 +63,11 @@ def clone_spans(transcript: Transcript, speaker: str, longest: float = CLONE_MAX
     return sorted(chosen)
 
 
-def clone_references(transcript: Transcript, speech_16k: Audio) -> dict[str, Voice]:
-    """Per speaker, a voice that is their own speech: the clone_spans of the speech stem."""
+def clone_references(
+    transcript: Transcript, speech_16k: Audio, synthesizer: CloningSynthesizer | None = None
+) -> dict[str, Voice]:
+    """Per speaker, a voice that is their own speech: the clone_spans of the speech stem,
+    conditioned once here when the synthesizer conditions (``condition``)."""
     rate, mono = speech_16k.sample_rate, speech_16k.samples[0]
     speakers = dict.fromkeys(s.speaker or DEFAULT_SPEAKER for s in transcript.segments)
     voices = {}
@@ -74,7 +77,13 @@ def clone_references(transcript: Transcript, speech_16k: Audio) -> dict[str, Voi
             [mono[int(a * rate) : int(b * rate)] for a, b in spans] or [mono[:0]]
         )
         reference = Audio(audio[None, :].astype(np.float32), rate)
-        voices[speaker] = Voice("reference", reference=reference, reference_spans=tuple(spans))
+        condition = getattr(synthesizer, "condition", None)
+        voices[speaker] = Voice(
+            CLONED + speaker,
+            reference=reference,
+            reference_spans=tuple(spans),
+            conditioning=condition(reference) if condition else None,
+        )
     return voices
 
 
@@ -90,7 +99,7 @@ def match_voices(
     matcher's choice from their speech, else the synthesizer's default. The matcher is made
     only when it is used (a cloning synthesizer needs none loaded)."""
     if isinstance(synthesizer, CloningSynthesizer):
-        return clone_references(transcript, speech_16k)
+        return clone_references(transcript, speech_16k, synthesizer)
     speakers = references(transcript, speech_16k)
     matcher = make_matcher()
     if matcher is None:
