@@ -178,7 +178,7 @@ class XttsSynthesizer:
             with self._lock, torch.inference_mode(), _quiet_transformers():
                 torch.manual_seed(self._seed + zlib.crc32(chunk.encode()))
                 # XTTS reads its longest output from here (a generate() argument of its own)
-                self._model.gpt.max_gen_mel_tokens = self._most_tokens(chunk, speed)
+                self._model.gpt.max_gen_mel_tokens = self._most_tokens(chunk)
                 out = self._model.inference(
                     chunk,
                     lang,
@@ -192,8 +192,9 @@ class XttsSynthesizer:
         samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         return Audio(samples[None, :], SAMPLE_RATE)
 
-    def _most_tokens(self, text: str, speed: float) -> int:
-        seconds = (len(text) / self._slowest_pace + 0.5) * max(speed, 1.0)
+    def _most_tokens(self, text: str) -> int:
+        # tokens come at the natural pace; ``speed`` only stretches the decoded latents
+        seconds = len(text) / self._slowest_pace + 0.5
         return max(8, min(int(seconds * AUDIO_TOKENS_PER_SECOND), self._max_tokens()))
 
     def _max_tokens(self) -> int:

@@ -6,7 +6,11 @@ Transcriber: real-time factor on the real recordings. Translator: ms per line ov
 real lines into Spanish. Synthesizers: real-time factor over the sample sentences. Separator
 and diarizer: real-time factor on two_speakers_en.wav over Big Buck Bunny's soundtrack, 30 s
 and the same repeated to 5 or 10 min ("@300", "@600"), to show memory does not grow with
-length (the diarizers also print how many speakers they found). Peak memory
+length (the diarizers also print how many speakers they found). "synthesizer:xtts" (not run
+unless named) conditions on JFK, then speaks the sample sentences in all ten languages; without
+`--xtts-model` it builds an XTTS-v2 of the real shape (30 layers × 1024) with random weights
+once, under the cache: random weights never say stop, so each line runs to the adapter's length
+bound and the RTF is the cost per second of speech, not a quality figure. Peak memory
 is the process's maximum resident set (each backend runs in a fresh process, so it is that
 backend's own), plus GPU memory when on CUDA.
 """
@@ -20,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "data" / "speech"
@@ -36,6 +41,7 @@ CASES = [
     "diarizer:resemblyzer",
     "diarizer:resemblyzer@300",
 ]
+OPTIONAL = ["synthesizer:xtts"]
 VIDEO = SPEECH.parent / "video"
 LINES = [
     "And so, my fellow Americans, ask not what your country can do for you.",
@@ -49,13 +55,16 @@ LINES = [
 ]
 
 
-def measure(case: str, device: str) -> dict[str, object]:
+def measure(case: str, device: str, xtts_model: Path | None = None) -> dict[str, object]:
     from dubengine.registry import create_backend
 
     stage, _, name = case.partition(":")
     name, _, length = name.partition("@")
+    options: dict[str, object] = {"device": device}
+    if name == "xtts":
+        options["model"] = str(xtts_model or _random_xtts())
     started = time.perf_counter()
-    backend = create_backend(stage, name, device=device)
+    backend = create_backend(stage, name, **options)
     load = time.perf_counter() - started
     row: dict[str, object] = {"backend": case, "device": device, "load_s": round(load, 2)}
     started = time.perf_counter()
@@ -77,6 +86,8 @@ def measure(case: str, device: str) -> dict[str, object]:
             row["speakers"] = len({t.speaker for t in backend.diarize(audio)})
         row["input_s"] = round(audio.duration)
         row["rtf"] = round((time.perf_counter() - started) / audio.duration, 3)
+    elif name == "xtts":
+        row.update(_cloned_speech(backend))
     elif stage == "translator":
         backend.translate_texts(LINES, "en", "es")
         row["ms_per_line"] = round(1000 * (time.perf_counter() - started) / len(LINES))
@@ -91,6 +102,37 @@ def measure(case: str, device: str) -> dict[str, object]:
     if device.startswith("cuda"):
         row["gpu_peak_mb"] = _gpu_peak_mb()
     return row
+
+
+def _cloned_speech(backend: Any) -> dict[str, object]:
+    from dubengine.media import decode_audio
+    from dubengine.samples import SENTENCES
+
+    reference = decode_audio(SPEECH / "jfk_en.flac", 16_000)
+    started = time.perf_counter()
+    conditioning = backend.condition(reference)
+    row: dict[str, object] = {"condition_s": round(time.perf_counter() - started, 2)}
+    started = time.perf_counter()
+    spoken = 0.0
+    for language, texts in SENTENCES.items():
+        clip = backend.synthesize_like(texts[0], language, reference, conditioning=conditioning)
+        spoken += clip.duration
+    row["rtf"] = round((time.perf_counter() - started) / spoken, 3)
+    row["spoken_s"] = round(spoken, 1)
+    return row
+
+
+def _random_xtts() -> Path:
+    """A full-size XTTS-v2 folder with random weights, built once under the cache."""
+    from dubengine.weights import cache_dir
+
+    folder = cache_dir() / "benchmarks" / "xtts-random-30x1024"
+    if not (folder / "model.pth").exists():
+        sys.path.insert(0, str(ROOT / "tests"))
+        from tiny_models import build_tiny_xtts
+
+        build_tiny_xtts(folder, layers=30, dim=1024, heads=16)
+    return folder
 
 
 def _conversation(seconds: float):
@@ -123,16 +165,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/speech.json")
-    parser.add_argument("--cases", nargs="*", default=CASES, help="stage:name[@seconds] ...")
+    parser.add_argument(
+        "--cases", nargs="*", default=CASES, help=f"stage:name[@seconds] ... (also {OPTIONAL})"
+    )
+    parser.add_argument("--xtts-model", type=Path, help="an XTTS-v2 folder (default: random)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.device)))
+        print(json.dumps(measure(args.one, args.device, args.xtts_model)))
         return
     rows = []
     for case in args.cases:
         result = subprocess.run(
-            [sys.executable, __file__, "--one", case, "--device", args.device],
+            [sys.executable, __file__, "--one", case, "--device", args.device]
+            + (["--xtts-model", str(args.xtts_model)] if args.xtts_model else []),
             capture_output=True,
             text=True,
             check=True,
@@ -150,6 +196,7 @@ def _format(row: dict[str, object]) -> str:
         f"load {row['load_s']:6.2f} s  {speed:16}"
         f"peak RSS {row['peak_rss_mb']} MB"
         + (f"  {row['speakers']} speakers" if "speakers" in row else "")
+        + (f"  conditioning {row['condition_s']} s" if "condition_s" in row else "")
     )
 
 

@@ -17,6 +17,7 @@ import torch
 from conftest import SPEECH, require
 from dubengine.backends import torchaudio_standin as ta
 
+from dubengine.pipeline.align import MAX_LEAD_SEC
 from dubengine.toolkit import InvalidOption, ModelNotInstalled
 
 REFERENCE = Path(__file__).parent / "data" / "torchaudio_2_11_reference.npz"
@@ -212,8 +213,8 @@ def test_the_cli_dubs_a_conversation_in_each_speakers_cloned_voice(xtts_dub):
     assert stages["Matching voices"]["backends"] == ["synthesizer:xtts"]  # no matcher loaded
     fits = result["fits"]
     assert len(fits) == len(lines) and all(f["text"] for f in fits)
-    for fit in fits:  # every line placed at its line, not far past it
-        assert fit["start"] >= fit["source_start"] - 0.05
+    for fit in fits:  # every line placed at its line (an overflowing one may lead a little)
+        assert fit["start"] >= fit["source_start"] - MAX_LEAD_SEC - 0.01
         assert fit["end"] <= fit["source_end"] + 1.5, fit
 
 
