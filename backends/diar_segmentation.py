@@ -15,7 +15,9 @@ clustering with the speaker count estimated, turns rebuilt with overlap kept.
    assigned to distinct global speakers (Hungarian on cosine), so voices heard at once stay
    apart.
 4. Reconstruction: each global speaker's activity averaged over the windows covering a frame;
-   the number of speakers per frame from the windows' own counts; the top ones win.
+   the number of speakers per frame from the powerset's probabilities (someone talks, two
+   do) averaged the same way, against thresholds below one half: on real meetings the
+   windows' rounded counts missed quiet speech and half the overlap; the top ones win.
 """
 
 from __future__ import annotations
@@ -46,9 +48,11 @@ POWERSET = np.array(
 
 @dataclass(frozen=True, slots=True)
 class Segmentation:
-    """Per window and frame, which local speaker talks (windows, frames, 3)."""
+    """Per window and frame, which local speaker talks (windows, frames, 3), and the
+    powerset's probabilities (windows, frames, 7)."""
 
     activity: np.ndarray
+    probabilities: np.ndarray
     starts: np.ndarray  # window start, seconds
     frame_step: float
     frame_duration: float
@@ -63,11 +67,16 @@ class SegmentationDiarizer:
         cache: the model cache folder.
         step: seconds between window starts (the checkpoint's own is 1.0; larger is faster).
         pval: share of each embedding's neighbours kept in the spectral affinity.
-        min_cluster_size: embeddings a speaker needs to stand alone when the count is estimated.
+        min_cluster_size: embeddings a speaker needs to stand alone when the count is estimated
+            (2: in a meeting, a person who says one short thing is still a person).
         merge_similar: centroid cosine at which two clusters are one speaker.
         merge_apart: centroid cosine at which two clusters are one speaker if they share at
             most ``max_shared`` of their windows as different local speakers.
         min_clean: seconds of clean speech a window speaker needs to take part in clustering.
+        min_active: seconds of speech a window speaker needs to be kept at all (then given the
+            nearest speaker): meetings are full of short replies heard in no other window.
+        speech_threshold, overlap_threshold: the probability, averaged over the windows that
+            hear a frame, that someone talks there / that two do.
         max_embed: seconds of a window speaker's speech that go into its embedding (the
             middle ones); embedding is most of the time, and more adds little.
         batch_size: windows through the segmentation network at once.
@@ -81,11 +90,14 @@ class SegmentationDiarizer:
         cache: str | os.PathLike[str] | None = None,
         step: float = 1.0,
         pval: float = 0.1,
-        min_cluster_size: int = 4,
+        min_cluster_size: int = 2,
         merge_similar: float = 0.85,
-        merge_apart: float = 0.55,
+        merge_apart: float = 0.65,
         max_shared: float = 0.2,
-        min_clean: float = 0.5,
+        min_clean: float = 0.3,
+        min_active: float = 0.1,
+        speech_threshold: float = 0.35,
+        overlap_threshold: float = 0.3,
         max_embed: float = 4.0,
         batch_size: int = 8,
     ) -> None:
@@ -101,6 +113,9 @@ class SegmentationDiarizer:
         self.max_shared = max_shared
         self.min_cluster_size = min_cluster_size
         self.min_clean = min_clean
+        self.min_active = min_active
+        self.speech_threshold = speech_threshold
+        self.overlap_threshold = overlap_threshold
         self.max_embed = max_embed
         self.batch_size = batch_size
         self.load_seconds = time.perf_counter() - started
@@ -126,7 +141,9 @@ class SegmentationDiarizer:
         bounds = _bounds(num_speakers, min_speakers, max_speakers)
         centroids = self.cluster(vectors[chosen], windows, bounds)
         assignment = _assign(keys, vectors, centroids, seg.activity.shape[0])
-        active = _reconstruct(seg, assignment, len(centroids), len(wav) / SAMPLE_RATE)
+        duration = len(wav) / SAMPLE_RATE
+        thresholds = (self.speech_threshold, self.overlap_threshold)
+        active = _reconstruct(seg, assignment, len(centroids), duration, thresholds)
         progress(ProgressEvent("diarizing", 3, 3))
         return _turns(active, seg.frame_step)
 
@@ -141,11 +158,12 @@ class SegmentationDiarizer:
             chunk = np.stack([padded[s : s + window] for s in starts[i : i + self.batch_size]])
             with torch.inference_mode():
                 x = torch.from_numpy(chunk[:, None, :]).to(self._segmenter.device)
-                classes = self._segmenter.model(x).argmax(dim=-1).cpu().numpy()
-            out.append(POWERSET[classes])
+                out.append(self._segmenter.model(x).exp().cpu().numpy())  # log-softmax out
             progress(ProgressEvent("diarizing", 1, 3))
+        probabilities = np.concatenate(out)
         return Segmentation(
-            np.concatenate(out),
+            POWERSET[probabilities.argmax(axis=-1)],
+            probabilities,
             np.asarray(starts) / SAMPLE_RATE,
             self._segmenter.frame_step,
             self._segmenter.frame_duration,
@@ -163,7 +181,7 @@ class SegmentationDiarizer:
         for c, start in enumerate(seg.starts):
             for k in range(seg.activity.shape[2]):
                 talking = seg.activity[c, :, k] > 0
-                if talking.sum() * seg.frame_step < self.min_clean:
+                if talking.sum() * seg.frame_step < min(self.min_active, self.min_clean):
                     continue
                 solo = talking & alone[c]
                 enough = solo.sum() * seg.frame_step >= self.min_clean
@@ -378,27 +396,34 @@ def _assign(
 
 
 def _reconstruct(
-    seg: Segmentation, assignment: np.ndarray, n_speakers: int, duration: float
+    seg: Segmentation,
+    assignment: np.ndarray,
+    n_speakers: int,
+    duration: float,
+    thresholds: tuple[float, float] = (0.5, 0.5),
 ) -> np.ndarray:
-    """(frames, speakers) of the whole file: who talks in each global frame."""
+    """(frames, speakers) of the whole file: who talks in each global frame. Averaged over
+    the windows covering a frame: how often each global speaker is heard there, and the
+    probabilities that anyone talks and that two do; a frame has one speaker where the first
+    passes ``thresholds[0]``, two where the second also passes ``thresholds[1]``."""
     n_windows, n_local_frames, _ = seg.activity.shape
     n_frames = int(np.ceil(duration / seg.frame_step)) + 1
     score = np.zeros((n_frames, max(n_speakers, 1)))
-    count = np.zeros(n_frames)
-    covered = np.zeros(n_frames)
+    speech, overlap, covered = np.zeros(n_frames), np.zeros(n_frames), np.zeros(n_frames)
     for c in range(n_windows):
         offset = round(float(seg.starts[c]) / seg.frame_step)
         span = slice(offset, min(offset + n_local_frames, n_frames))
         length = span.stop - span.start
-        local = seg.activity[c, :length]
+        probabilities = seg.probabilities[c, :length]
         covered[span] += 1
-        count[span] += local.sum(axis=1)
-        for k in range(local.shape[1]):
+        speech[span] += 1.0 - probabilities[:, 0]
+        overlap[span] += probabilities[:, 4:].sum(axis=1)
+        for k in range(seg.activity.shape[2]):
             if assignment[c, k] >= 0:
-                score[span, assignment[c, k]] += local[:, k]
+                score[span, assignment[c, k]] += seg.activity[c, :length, k]
     covered = np.maximum(covered, 1)
-    score /= covered[:, None]
-    speakers_now = np.rint(count / covered).astype(int)
+    first = speech / covered > thresholds[0]
+    speakers_now = first.astype(int) + (first & (overlap / covered > thresholds[1]))
     active = np.zeros_like(score, dtype=bool)
     ranked = np.argsort(-score, axis=1)
     for n in range(1, min(score.shape[1], 2) + 1):

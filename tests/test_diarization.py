@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import SPEECH, VIDEO, require
+from conftest import DATA, SPEECH, VIDEO, require
 
 from dubengine._errors import BackendUnavailable, InvalidOption, ModelNotInstalled
 from dubengine._types import Segment, Turn, Word
@@ -122,7 +122,7 @@ def test_two_speakers_are_found_within_the_der_limit(diarizer):
     score = diarization_error_rate(reference, [(t.start, t.end, t.speaker) for t in turns])
     report("two_speakers_en.wav (no collar, overlap scored)", score)
     assert score["speakers_hypothesis"] == 2
-    assert score["der"] <= 0.10  # measured 0.067
+    assert score["der"] <= 0.10  # measured 0.086
     overlapped = [(a, b) for a, b in itertools.pairwise(turns) if b.start < a.end]
     assert any(a.speaker != b.speaker for a, b in overlapped), "overlap kept as overlap"
 
@@ -161,7 +161,7 @@ def test_three_speakers_partly_overlapped(diarizer, sources):
     score = diarization_error_rate(reference, turns_of(diarizer, audio))
     report("conversation, JFK cutting in over its last 3 s", score)
     assert score["speakers_hypothesis"] == 3
-    assert score["der"] <= 0.20  # measured 0.109
+    assert score["der"] <= 0.20  # measured 0.122
 
 
 @pytest.mark.slow
@@ -180,7 +180,7 @@ def test_four_speakers_through_the_separated_speech_path(diarizer, separator, so
     score = diarization_error_rate(reference, turns_of(diarizer, speech))
     report("four speakers, separated speech", score)
     assert score["speakers_hypothesis"] == 4
-    assert score["der"] <= 0.20  # measured 0.090
+    assert score["der"] <= 0.20  # measured 0.105
 
 
 @pytest.mark.slow
@@ -192,6 +192,24 @@ def test_speech_over_music_as_loud_as_it(diarizer, separator, sources):
     score = diarization_error_rate(reference, turns_of(diarizer, speech))
     report("conversation over BBB's soundtrack at the speech's level, separated", score)
     assert score["speakers_hypothesis"] == 2
+
+
+@pytest.mark.slow
+def test_real_meetings_pooled_der_and_every_meeting_heard(diarizer):
+    """Nine 30 s excerpts of real four-person meetings (AMI headset mix: quiet speech, short
+    replies, people talking over each other), the count estimated."""
+    rttm = require(DATA / "meetings" / "ami_train.rttm")
+    errors = total = 0.0
+    for path in sorted(rttm.parent.glob("ami_trn*.wav")):
+        reference = read_rttm(rttm, uri=path.stem.removeprefix("ami_"))
+        hypothesis = turns_of(diarizer, decode_audio(path, RATE, 1))
+        score = diarization_error_rate(reference, hypothesis)
+        report(path.name, score)
+        assert hypothesis, f"{path.name}: no turns, yet it has {score['total']:.1f} s of speech"
+        errors += score["missed"] + score["false_alarm"] + score["confusion"]
+        total += score["total"]
+    print(f"pooled DER {errors / total:.3f}")
+    assert errors / total <= 0.25  # measured 0.233 (0.311 before thresholds were soft)
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ def diarization_error_rate(
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     metric = DiarizationErrorRate(collar=2 * collar, skip_overlap=False)
-    ref, hyp = _annotation(reference), _annotation(hypothesis)
+    ref, hyp = annotation(reference), annotation(hypothesis)
     uem = _extent(reference, hypothesis)
     parts = metric(ref, hyp, detailed=True, uem=uem)
     return {
@@ -88,7 +88,8 @@ def diarization_error_rate(
     }
 
 
-def _annotation(turns: Sequence[tuple[float, float, str]]) -> Any:
+def annotation(turns: Sequence[tuple[float, float, str]]) -> Any:
+    """(start, end, speaker) turns as a pyannote.core Annotation."""
     from pyannote.core import Annotation, Segment
 
     annotation = Annotation()
@@ -106,12 +107,15 @@ def _extent(*turn_lists: Sequence[tuple[float, float, str]]) -> Any:
     return Timeline([Segment(0.0, max(end, 1e-3))])
 
 
-def read_rttm(path: str | os.PathLike[str]) -> list[tuple[float, float, str]]:
-    """(start, end, speaker) turns from an RTTM file's SPEAKER lines."""
+def read_rttm(
+    path: str | os.PathLike[str], uri: str | None = None
+) -> list[tuple[float, float, str]]:
+    """(start, end, speaker) turns from an RTTM file's SPEAKER lines (of one ``uri`` if given:
+    an RTTM file may hold several recordings)."""
     turns = []
     for line in Path(path).read_text().splitlines():
         fields = line.split()
-        if fields and fields[0] == "SPEAKER":
+        if fields and fields[0] == "SPEAKER" and uri in (None, fields[1]):
             start, duration = float(fields[3]), float(fields[4])
             turns.append((start, start + duration, fields[7]))
     return turns
