@@ -228,11 +228,14 @@ class MelSpectrogram(torch.nn.Module):
 
 
 def load(path: str | os.PathLike[str]) -> tuple[Tensor, int]:
-    """(channels, frames) float32 in [-1, 1] and the rate, as ``torchaudio.load``."""
-    import soundfile
+    """(channels, frames) float32 in [-1, 1] at the file's own rate, as ``torchaudio.load``
+    (through the project's media layer; more than two channels come down to two)."""
+    from dubengine.media import decode_audio, probe
 
-    samples, rate = soundfile.read(os.fspath(path), dtype="float32", always_2d=True)
-    return torch.from_numpy(samples.T.copy()), int(rate)
+    stream = probe(path).audio
+    rate = (stream and stream.sample_rate) or 16_000  # no audio: decode_audio says so
+    channels = min((stream and stream.channels) or 1, 2)
+    return torch.from_numpy(decode_audio(path, rate, channels).samples.copy()), rate
 
 
 def _module(name: str, **attributes: object) -> types.ModuleType:

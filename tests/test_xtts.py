@@ -66,6 +66,18 @@ def test_the_stand_in_keeps_the_buffer_names_checkpoints_hold():
     }
 
 
+def test_the_stand_in_loads_a_file_at_its_own_rate_and_channels():
+    from dubengine.media import probe
+
+    path = require(SPEECH / "stereo_two_speakers.wav")
+    samples, rate = ta.load(path)
+    stream = probe(path).audio
+    assert rate == stream.sample_rate and samples.dtype == torch.float32
+    assert samples.shape[0] == 2
+    assert samples.shape[1] == pytest.approx(stream.duration * rate, abs=2)
+    assert 0.0 < samples.abs().max() <= 1.0
+
+
 def test_importing_coqui_tts_leaves_no_torchaudio_behind():
     code = (
         "import sys\n"
