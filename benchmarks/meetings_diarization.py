@@ -84,11 +84,10 @@ def lines_right(transcript: Any, turns: list, reference: list) -> tuple[int, int
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     from dubengine.quality.metrics import annotation
-    from dubengine.toolkit.lines import assign_speakers, exclusive
+    from dubengine.toolkit.lines import assign_diarized
 
-    found = [(t.start, t.end, t.speaker) for t in exclusive(turns)]
+    segments = assign_diarized(transcript.segments, turns)
     heard = [(t.start, t.end, t.speaker) for t in turns]
-    segments = assign_speakers(transcript.segments, found, heard)
     mapping = DiarizationErrorRate().optimal_mapping(annotation(reference), annotation(heard))
     right = 0
     for segment in segments:

@@ -13,11 +13,11 @@ from .._errors import MediaError
 from .._guards import MARK, clip, collapse_loops, transcript_problem, units
 from .._progress import Progress
 from .._spans import joined, subtract
-from .._types import Segment, Transcript, Word
+from .._types import Segment, Transcript, Turn, Word
 from ..media.decode import Audio
 from ..media.resample import resample
 from ..protocols import Diarizer, Transcriber
-from ..toolkit.lines import assign_speakers, exclusive
+from ..toolkit.lines import assign_diarized
 from .separate import Separated
 
 MISSED_SEC = 1.5  # speech this long without a line was skipped, not paused over
@@ -59,16 +59,13 @@ def transcribe(
         transcript = recovered(transcript, speech_16k, mixture, transcriber, warn)
     if not transcript.segments:
         raise MediaError("unsupported_format", "no speech was found in the audio track")
-    turns, heard = [], []
+    found: list[Turn] = []
     if diarizer is not None:
         # On the speech stem: with music as loud as the speech, segmentation-3.0 + CAM++
         # measured DER 20% on the stem against 25% on the mixture (counts right on both;
         # on clean speech the two agree).
         found = diarizer.diarize(speech_16k, num_speakers=num_speakers)
-        # Words go to one speaker each: overlap resolved to whoever holds the floor.
-        turns = [(t.start, t.end, t.speaker) for t in exclusive(found)]
-        heard = [(t.start, t.end, t.speaker) for t in found]
-    segments = assign_speakers(transcript.segments, turns, heard)
+    segments = assign_diarized(transcript.segments, found)
     return Transcribed(replace(transcript, segments=segments), speech_16k)
 
 

@@ -103,6 +103,14 @@ def assign_speakers(
     return tuple(replace(s, id=i) for i, s in enumerate(_join_fragments(units)))
 
 
+def assign_diarized(segments: Sequence[Segment], found: Sequence[Turn]) -> tuple[Segment, ...]:
+    """``assign_speakers`` from a diarizer's turns: words go to whoever holds the floor
+    (overlap resolved), the turns as found tell sure changes from vague handovers."""
+    turns = [(t.start, t.end, t.speaker) for t in exclusive(found)]
+    heard = [(t.start, t.end, t.speaker) for t in found]
+    return assign_speakers(segments, turns, heard)
+
+
 def _by_speaker(
     segment: Segment, turns: Turns, heard: Turns | None, sure: dict[str, list[tuple[float, float]]]
 ) -> list[Segment]:
