@@ -18,7 +18,7 @@ from dubengine.toolkit import (
     Word,
     no_progress,
 )
-from dubengine.toolkit.device import resolve_device
+from dubengine.toolkit.device import prefer_avx512, resolve_device
 from dubengine.toolkit.lines import words_to_lines
 from dubengine.weights import WHISPER_BASE, ensure_model
 
@@ -54,6 +54,7 @@ class FasterWhisperTranscriber:
         cache: str | os.PathLike[str] | None = None,
         languages: tuple[str, ...] = tuple(LANGUAGES),
     ) -> None:
+        prefer_avx512()
         import ctranslate2
         from faster_whisper import WhisperModel
 

@@ -28,7 +28,7 @@ from dubengine.toolkit import (
     no_progress,
 )
 from dubengine.toolkit.budget import Paces, best_fit, line_budgets
-from dubengine.toolkit.device import resolve_device
+from dubengine.toolkit.device import prefer_avx512, resolve_device
 
 NLLB_CODES = {
     "en": "eng_Latn",
@@ -89,6 +89,7 @@ class Seq2SeqTranslator:
         batch_size: int = 16,
         compute_type: str = "default",
     ) -> None:
+        prefer_avx512()
         import ctranslate2
         import sentencepiece
 

@@ -21,7 +21,7 @@ from typing import Any
 from dubengine.toolkit import ModelNotInstalled, Progress, ProgressEvent, no_progress, trim_heap
 from dubengine.toolkit.budget import clean_translation
 from dubengine.toolkit.chat import ChatTranslator, Message
-from dubengine.toolkit.device import resolve_device
+from dubengine.toolkit.device import prefer_avx512, resolve_device
 from dubengine.weights import QWEN_GGUF, cache_dir, ensure_model
 
 log = logging.getLogger("dubengine")
@@ -122,6 +122,7 @@ class LlmTranslator(ChatTranslator):
         threads: int = 0,
         cache: str | os.PathLike[str] | None = None,
     ) -> None:
+        prefer_avx512()
         import ctranslate2
         from tokenizers import Tokenizer
 

@@ -118,3 +118,42 @@ def test_only_lines_past_their_limit_are_asked_again_and_not_for_the_same_answer
     out = translator.translate(Transcript("en", lines), "es")
     assert translator.asked == ["Go.", "Go."]  # the second round's answers were all seen
     assert [s.translation for s in out.segments] == ["x" * 16, "y" * 38]
+
+
+def _shortening(answers: list[list[str]]):
+    """A chat translator that translates "Go." long and, asked for shorter, gives the next
+    of ``answers`` (the last again once they run out)."""
+    from dubengine.toolkit.chat import ChatTranslator
+
+    class Scripted(ChatTranslator):
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def complete(self, static, prompts, budgets, progress=None, stage="shorten", hypotheses=1):
+            lines = [prompt[-1]["content"] for prompt in prompts]
+            if stage == "translate":
+                return [["y" * 40] for _ in lines]
+            self.asked += lines
+            return [answers[min(len(self.asked), len(answers)) - 1] for _ in lines]
+
+    return Scripted()
+
+
+def test_a_line_is_asked_again_while_its_answers_get_shorter():
+    translator = _shortening([["y" * 36], ["y" * 30], ["y" * 25]])
+    out = translator.translate(Transcript("en", (Segment(0, 0.0, 1.0, "Go."),)), "es")
+    assert translator.asked == ["Go."] * 3  # every retry brought it closer
+    assert out.segments[0].translation == "y" * 25
+
+
+def test_a_line_the_model_stalls_on_is_not_asked_again_by_the_aligner():
+    translator = _shortening([["y" * 30, "y" * 33], ["y" * 31], ["y" * 12]])
+    out = translator.translate(Transcript("en", (Segment(0, 0.0, 1.0, "Go."),)), "es")
+    assert translator.asked == ["Go.", "Go."]  # the second answers were no shorter
+    assert out.segments[0].translation == "y" * 30
+    shorter = translator.shorten(out.segments, "en", "es", [20])
+    assert translator.asked == ["Go.", "Go."]  # nothing new to be had: what it offered
+    assert shorter == ["y" * 30]
+    fresh = Segment(1, 2.0, 3.0, "Stop.", translation="z" * 30)
+    assert translator.shorten((fresh,), "en", "es", [20]) == ["y" * 12]  # a new line is asked
+    assert translator.asked[-1] == "Stop."

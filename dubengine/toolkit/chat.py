@@ -10,13 +10,13 @@ every line of a job, so an engine that caches it reads it once) and a short part
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from .._errors import UnsupportedLanguage
 from .._guards import refuses
 from .._progress import Progress, no_progress
 from .._types import LANGUAGES, Segment, Transcript
-from .budget import MIN_CHARS, Paces, best_fit, fits, line_budgets, line_limits
+from .budget import MIN_CHARS, Paces, best_fit, fits, line_budgets, line_limits, spoken_length
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
 
@@ -47,6 +47,18 @@ TERSE_EXAMPLE = {
     "ko": "열쇠는?",
     "zh": "钥匙呢？",
 }
+
+
+OFFERS_KEPT = 4096
+
+
+@dataclass(slots=True)
+class Offers:
+    """A line's shorter versions the model gave, and whether its last answers were none
+    shorter than what it had (``stalled``)."""
+
+    texts: list[str] = field(default_factory=list)
+    stalled: bool = False
 
 
 class ChatTranslator:
@@ -102,25 +114,25 @@ class ChatTranslator:
         budgets: list[int],
         limits: list[int],
     ) -> list[str]:
-        """Lines past their limit asked again, shorter, until they fit; a line whose answers
-        were all given before is not asked again (measured: asked for less, the model often
-        answers the same four lines again)."""
+        """Lines past their limit asked again, shorter, until they fit or the model offers
+        nothing shorter than before (see _ask_shorter)."""
         texts = list(texts)
         over = [i for i, t in enumerate(texts) if not fits(t, limits[i])]
-        seen: dict[int, set[str]] = {i: {texts[i]} for i in over}
         for attempt in range(self.retries):
             if not over:
                 break
             # The model overshoots what it is asked for: ask for less on each attempt.
             asked = [max(MIN_CHARS, int(budgets[i] * (0.9 - 0.15 * attempt))) for i in over]
-            candidates = self._shorter([segments[i] for i in over], source, target, asked)
-            still = []
+            lines = [replace(segments[i], translation=texts[i]) for i in over]
+            candidates = self._ask_shorter(lines, source, target, asked)
             for i, options in zip(over, candidates, strict=True):
                 texts[i] = best_fit([texts[i], *options], limits[i])
-                if not fits(texts[i], limits[i]) and not seen[i].issuperset(options):
-                    still.append(i)
-                seen[i].update(options)
-            over = still
+            over = [
+                i
+                for i in over
+                if not fits(texts[i], limits[i])
+                and not self._offers_of(segments[i], source, target).stalled
+            ]
         return texts
 
     def _not_refused(
@@ -156,11 +168,19 @@ class ChatTranslator:
     def shorten(
         self, segments: Sequence[Segment], source: str, target: str, max_chars: Sequence[int]
     ) -> list[str]:
-        asked = [max(MIN_CHARS, int(n * 0.8)) for n in max_chars]
-        candidates = self._shorter(segments, source, target, asked)
+        """Shorter texts for the aligner; a line the model stalled on is not asked again,
+        what it offered before is chosen from."""
+        fresh = [
+            i for i, s in enumerate(segments) if not self._offers_of(s, source, target).stalled
+        ]
+        asked = [max(MIN_CHARS, int(max_chars[i] * 0.8)) for i in fresh]
+        answers = self._ask_shorter([segments[i] for i in fresh], source, target, asked)
+        new = dict(zip(fresh, answers, strict=True))
         return [
-            best_fit([s.translation or s.text, *options], n)
-            for s, options, n in zip(segments, candidates, max_chars, strict=True)
+            best_fit(
+                [s.translation or s.text, *new.get(i, self._offers_of(s, source, target).texts)], n
+            )
+            for i, (s, n) in enumerate(zip(segments, max_chars, strict=True))
         ]
 
     def translate_texts(self, texts: Sequence[str], source: str, target: str) -> list[str]:
@@ -177,6 +197,32 @@ class ChatTranslator:
         """Four candidates per line, translated afresh as "very short" within ``asked``."""
         prompts = [request(s.text, n) for s, n in zip(segments, asked, strict=True)]
         return self.complete(brief_static(source, target), prompts, asked, hypotheses=4)
+
+    def _ask_shorter(
+        self, segments: Sequence[Segment], source: str, target: str, asked: list[int]
+    ) -> list[list[str]]:
+        """_shorter, each line's answers remembered (_offers_of). A line whose answers are
+        no shorter than the shortest it had is stalled, and not asked again: measured on the
+        60 s benchmark, asked for less the model repeated the same four answers in two more
+        retries and two aligner rounds, a third of the translator's time."""
+        answers = self._shorter(segments, source, target, asked)
+        for segment, options in zip(segments, answers, strict=True):
+            offers = self._offers_of(segment, source, target)
+            had = [segment.translation or segment.text, *offers.texts]
+            shortest = min(map(spoken_length, had))
+            offers.stalled = all(spoken_length(o) >= shortest for o in options if o.strip())
+            offers.texts += [o for o in options if o not in offers.texts]
+        return answers
+
+    def _offers_of(self, segment: Segment, source: str, target: str) -> Offers:
+        """What the model offered as a shorter ``segment`` (its source text, in these
+        languages): kept by the translator for the most recent OFFERS_KEPT lines, so the
+        aligner's rounds see what the translating stage's retries were given."""
+        offers: dict[tuple[str, str, str], Offers] = self.__dict__.setdefault("_offers", {})
+        key = (source, target, segment.text)
+        if key not in offers and len(offers) >= OFFERS_KEPT:
+            del offers[next(iter(offers))]  # the oldest
+        return offers.setdefault(key, Offers())
 
     def _quoted(
         self, segments: Sequence[Segment], source: str, target: str, asked: list[int]

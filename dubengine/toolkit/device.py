@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from .._errors import DeviceUnavailable, InvalidOption
 
@@ -46,6 +48,30 @@ def torch_device(requested: str) -> tuple[str, str]:
 
     kind, index = resolve_device(requested, torch.cuda.device_count)
     return (f"cuda:{index}" if kind == "cuda" else "cpu"), kind
+
+
+AVX512 = ("avx512f", "avx512bw", "avx512dq", "avx512vl")  # what CTranslate2's AVX-512 code uses
+
+
+def prefer_avx512(cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
+    """CTranslate2 uses AVX-512 only on Intel CPUs and AVX2 on others that have it too;
+    told to (CT2_FORCE_CPU_ISA), on a 2-core AMD EPYC (Zen 5) whisper base transcribed the
+    two-speaker sample in 3.3 s instead of 7.7 and the translator decoded 10-30% faster.
+    Called before the first CTranslate2 model is made; a CT2_FORCE_CPU_ISA already set is
+    the user's and stays."""
+    if "CT2_FORCE_CPU_ISA" in os.environ:
+        return
+    try:
+        text = cpuinfo.read_text()
+    except OSError:  # not Linux: CTranslate2 chooses
+        return
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")),
+        [],
+    )
+    if all(flag in flags for flag in AVX512):
+        os.environ["CT2_FORCE_CPU_ISA"] = "AVX512"
+        log.debug("CTranslate2 told to use AVX-512 (CT2_FORCE_CPU_ISA=AVX512)")
 
 
 def check_device(requested: str) -> str:
