@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -70,3 +71,24 @@ def test_real_backend_asked_for_cuda_without_gpu_raises_device_unavailable():
         pytest.skip("a GPU is present")
     with pytest.raises(DeviceUnavailable):
         backend_class("transcriber", "faster-whisper")(device="cuda")
+
+
+def test_ctranslate2_is_told_to_use_avx512_where_the_cpu_has_it(tmp_path, monkeypatch):
+    from dubengine.toolkit.device import prefer_avx512
+
+    zen5 = tmp_path / "zen5"
+    zen5.write_text(
+        "vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2 avx512f avx512dq avx512bw avx512vl\n"
+    )
+    older = tmp_path / "older"
+    older.write_text("vendor_id\t: AuthenticAMD\nflags\t\t: fpu avx avx2\n")
+    monkeypatch.delenv("CT2_FORCE_CPU_ISA", raising=False)
+    prefer_avx512(older)
+    assert "CT2_FORCE_CPU_ISA" not in os.environ
+    prefer_avx512(tmp_path / "missing")  # not Linux: CTranslate2 chooses
+    assert "CT2_FORCE_CPU_ISA" not in os.environ
+    prefer_avx512(zen5)
+    assert os.environ["CT2_FORCE_CPU_ISA"] == "AVX512"
+    monkeypatch.setenv("CT2_FORCE_CPU_ISA", "AVX2")  # the user's choice stays
+    prefer_avx512(zen5)
+    assert os.environ["CT2_FORCE_CPU_ISA"] == "AVX2"
