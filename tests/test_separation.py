@@ -140,3 +140,18 @@ def test_demucs_needs_a_vocals_source_and_a_local_file(tmp_path):
         create_backend("separator", "demucs", device="cpu")
     with pytest.raises(ModelNotInstalled, match="does not exist"):
         create_backend("separator", "demucs", device="cpu", model=tmp_path / "none.th")
+
+
+def test_the_stems_are_set_aside_on_disk_for_the_later_stages_unchanged(known_mix):
+    from dubengine.pipeline.separate import Separated, set_aside
+
+    mixture, speech, background = known_mix
+    stems = Separated(mixture, Audio(speech, RATE), Audio(background, RATE))
+    aside = set_aside(stems)
+    assert aside.original is None  # only the transcriber hears it, before this
+    for kept, was in ((aside.speech, speech), (aside.background, background)):
+        assert isinstance(kept.samples, np.memmap) and kept.sample_rate == RATE
+        assert np.array_equal(kept.samples, was)
+    aside.speech.samples[:, :RATE] = 0.0  # a stage may write: its change stays its own
+    assert not aside.speech.samples[:, :RATE].any() and speech[:, :RATE].any()
+    assert set_aside(Separated(mixture, mixture, None)).background is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,20 @@ class Audio:
     def mono(self) -> np.ndarray:
         """The channels averaged, shaped (n_samples,)."""
         return self.samples.mean(axis=0)
+
+
+def memory_mapped(audio: Audio) -> Audio:
+    """The same audio, its samples in a temporary file mapped into memory: pages are read
+    when used and the OS may drop them, so a long soundtrack does not sit in the process's
+    memory while the models run (the file is unlinked at once where the OS allows it; the
+    mapping keeps it until the last reference goes). Copy-on-write: writes stay private."""
+    with tempfile.NamedTemporaryFile(prefix="dubengine-", suffix=".npy", delete=False) as f:
+        np.save(f, np.ascontiguousarray(audio.samples, dtype=np.float32))
+    samples = np.load(f.name, mmap_mode="c")
+    # Windows: a mapped file cannot be removed; the temp folder keeps it
+    with contextlib.suppress(OSError):
+        os.unlink(f.name)
+    return Audio(samples, audio.sample_rate)
 
 
 def decode_audio(

@@ -50,7 +50,7 @@ from .align import Shorten, align
 from .clips import ClipCache, cached_speech, voice_keys
 from .mix import Mixed, mix_dub
 from .pool import ModelPool
-from .separate import Separated, separate
+from .separate import Separated, separate, set_aside
 from .synthesize import speaker_of, synthesize, synthesizer_for, voice_paces
 from .transcribe import Transcribed, transcribe
 from .translate import translate
@@ -309,7 +309,7 @@ class Pipeline:
                 warn,
             ),
         )
-        return separated, heard
+        return set_aside(separated), heard
 
     def _match(
         self, heard: Transcribed, options: DubOptions, clips: ClipCache | None, budgeted: bool

@@ -72,7 +72,9 @@ def transcribe(
 def mixture_16k(stems: Separated) -> Audio | None:
     """The original soundtrack as the transcriber takes it; None when nothing was separated
     (then the speech stem is the mixture: nothing else to hear)."""
-    return None if stems.background is None else resample(stems.original, 16_000, 1)
+    if stems.background is None or stems.original is None:
+        return None
+    return resample(stems.original, 16_000, 1)
 
 
 def guarded(
