@@ -12,12 +12,17 @@ from conftest import SPEECH, require
 from dubengine.backends.match_nearest_voice import voice_gender
 
 from dubengine.media import decode_audio
+from dubengine.quality.metrics import character_error_rate
 from dubengine.weights import KOKORO_VOICE_COUNT, installed_kokoro_voices
 
 LANGUAGES = ("de", "ru", "ko", "es", "zh")
-# Heard as the language, but not yet confidently (measured p 0.14 in ru, 0.34 in ko): no
-# Kokoro voice is native there and Whisper base hesitates; the issue's 0.9 is not met.
-CONFIDENT = {"de", "es", "zh"}
+# Issue 34's limits on the characters heard back with the language given. Whisper base's own
+# confidence in its guess is not the measure: on JFK in German it fell to 0.88 (under the old
+# 0.9) with AVX-512 arithmetic while the words came back with CER 0.03.
+MOST_CER = {"ja": 0.25, "ko": 0.25, "ru": 0.25}
+# Issue 34, open: measured 2026-12-07 on JFK, ko with hm_omega CER 0.38 (syllables misheard),
+# ru 0.32 (Whisper drops the second line); only the language heard is asserted there.
+CER_UNMET = {"ko", "ru"}
 
 pytestmark = pytest.mark.skipif(
     installed_kokoro_voices() is None, reason="run `dubengine models` to fetch the 54 voices"
@@ -87,10 +92,14 @@ def test_jfk_is_heard_as_the_language_in_a_male_voice(jfk_dubs, transcriber, lan
         f"(p {heard.language_probability:.2f}); median F0 {original:.0f} Hz → "
         f"{median_f0(dubbed):.0f} Hz"
     )
+    spoken = " ".join(fit.text for fit in result.fits)
+    words = " ".join(s.text for s in transcriber.transcribe(dubbed, language=language).segments)
+    cer = character_error_rate(spoken, words, language)
+    print(f"  CER {cer:.2f} of {spoken!r} heard as {words!r}")
     assert voice_gender(voice.split("*")[0]) == "m"
-    assert heard.language == language
-    if language in CONFIDENT:
-        assert heard.language_probability >= 0.9
+    assert heard.language == language  # the transcriber guesses among the ten languages
+    if language not in CER_UNMET:
+        assert cer <= MOST_CER.get(language, 0.15)
 
 
 def test_kokoro_on_cuda_without_onnxruntime_gpu_says_what_to_install():
