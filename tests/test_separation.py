@@ -155,3 +155,71 @@ def test_the_stems_are_set_aside_on_disk_for_the_later_stages_unchanged(known_mi
     aside.speech.samples[:, :RATE] = 0.0  # a stage may write: its change stays its own
     assert not aside.speech.samples[:, :RATE].any() and speech[:, :RATE].any()
     assert set_aside(Separated(mixture, mixture, None)).background is None
+
+
+def test_the_stage_separates_a_chunk_at_a_time_as_well_as_at_once(
+    spleeter, known_mix, tmp_path, monkeypatch
+):
+    """Stage 1 decodes at the mix's rate and separates 4 s at a time here (30 s in a dub),
+    so a long soundtrack is never resampled or separated whole."""
+    from dubengine.media import probe, write_wav
+    from dubengine.pipeline import separate as stage
+    from dubengine.pipeline.mix import MIX_RATE
+
+    mixture, speech, _ = known_mix
+    path = write_wav(mixture, tmp_path / "mix.wav")
+    monkeypatch.setattr(stage, "CHUNK_SEC", 4.0)
+    monkeypatch.setattr(stage, "OVERLAP_SEC", 0.5)
+    stems = stage.separate(probe(path), spleeter, lambda event: None, print)
+    truth = decode_audio(path, MIX_RATE, 2).samples
+    assert stems.speech.sample_rate == stems.background.sample_rate == MIX_RATE
+    assert stems.speech.samples.shape == stems.background.samples.shape == truth.shape
+    at_once = spleeter.separate(mixture)
+    ours = decode_audio(write_wav(stems.speech, tmp_path / "speech.wav"), RATE, 2).samples
+    chunked_sdr, whole_sdr = si_sdr(ours, speech), si_sdr(at_once.speech.samples, speech)
+    print(f"speech SI-SDR: in 4 s chunks {chunked_sdr:.1f} dB, at once {whole_sdr:.1f} dB")
+    assert chunked_sdr >= whole_sdr - 1.0
+    # nothing is lost: speech + background is the soundtrack (up to the band resampling keeps)
+    total = stems.speech.samples + stems.background.samples
+    assert si_sdr(total, truth) >= 30.0
+
+
+def test_centred_speech_moves_what_differs_between_channels_to_the_background():
+    from dubengine.pipeline.separate import BLOCK, Separated, centre_speech
+
+    rng = np.random.default_rng(0)
+    n = BLOCK * 2 + 1000  # more than one block
+    voice = rng.standard_normal(n).astype(np.float32)
+    side = 0.1 * rng.standard_normal(n).astype(np.float32)
+    speech = np.stack([voice + side, voice - side])
+    background = rng.standard_normal((2, n)).astype(np.float32)
+    expected = background + (speech - speech.mean(axis=0))
+    stems = Separated(None, Audio(speech.copy(), RATE), Audio(background.copy(), RATE))
+    centred = centre_speech(stems)
+    np.testing.assert_allclose(centred.speech.samples, np.stack([voice, voice]), atol=1e-5)
+    np.testing.assert_allclose(centred.background.samples, expected, atol=1e-5)
+    # a speaker per channel, or one channel silent, is left as separated
+    apart = np.stack([voice, rng.standard_normal(n).astype(np.float32)])
+    silent = np.stack([voice, np.zeros(n, dtype=np.float32)])
+    for stereo in (apart, silent):
+        kept = centre_speech(Separated(None, Audio(stereo.copy(), RATE), Audio(background, RATE)))
+        assert np.array_equal(kept.speech.samples, stereo)
+
+
+def test_a_set_aside_stem_gives_back_what_was_read_and_reads_it_again(known_mix):
+    import psutil
+
+    from dubengine.media.decode import drop_resident, memory_mapped
+
+    long = Audio(np.tile(known_mix[0].samples, (1, 20)), RATE)  # 4 minutes, 85 MB
+    kept = memory_mapped(long)
+    process = psutil.Process()
+    before = process.memory_info().rss
+    assert float(np.abs(kept.samples).sum()) > 0  # every page read
+    read = process.memory_info().rss
+    drop_resident(kept)
+    dropped = process.memory_info().rss
+    print(f"RSS: +{(read - before) / 1e6:.0f} MB read, +{(dropped - before) / 1e6:.0f} MB dropped")
+    assert read - before > 60e6 and dropped - before < 10e6
+    assert np.array_equal(kept.samples, long.samples)  # read again from the file
+    drop_resident(known_mix[0])  # audio in memory: nothing to do
