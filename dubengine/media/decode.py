@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import tempfile
 from dataclasses import dataclass
@@ -60,6 +61,16 @@ def memory_mapped(audio: Audio) -> Audio:
     with contextlib.suppress(OSError):
         os.unlink(f.name)
     return Audio(samples, audio.sample_rate)
+
+
+def drop_resident(audio: Audio) -> None:
+    """Gives back the pages of a memory-mapped track (``memory_mapped``) that were read:
+    they count in the process's memory until the OS needs them, and are read from the file
+    again if used. Nothing for audio in memory. Writes to the mapping would be lost, so only
+    for tracks nobody writes to."""
+    mapping = getattr(audio.samples, "_mmap", None)
+    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def decode_audio(
