@@ -250,11 +250,15 @@ def test_the_cli_edits_and_renders_a_job_in_a_data_folder(tmp_path):
     refused = runner.invoke(app, ["edit", job_id, "9", "--text", "x", "--data-dir", str(data)])
     assert refused.exit_code == 2 and "no line 9" in refused.output
     assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1
+    split = runner.invoke(app, ["edit", job_id, "1", "--split-at", "8", "--data-dir", str(data)])
+    undone = runner.invoke(app, ["edit", job_id, "--undo", "--data-dir", str(data)])
+    assert split.exit_code == undone.exit_code == 0, undone.output
+    assert "revision 3: 1 line(s) to render" in undone.output  # the split undone, not the edit
     rendered = runner.invoke(app, ["render", job_id, "--data-dir", str(data)])
     assert rendered.exit_code == 0, rendered.output
-    assert "revision 1 rendered" in rendered.output and "[1]" in rendered.output
+    assert "revision 3 rendered" in rendered.output and "[1]" in rendered.output
     with Engine(data, workers=0, start=False) as engine:
-        assert engine.segments(job_id)["output_revision"] == 1
+        assert engine.segments(job_id)["output_revision"] == 3
 
 
 def test_the_rest_routes_edit_render_and_serve_the_new_output(tmp_path):
@@ -312,3 +316,83 @@ def test_the_rest_routes_edit_render_and_serve_the_new_output(tmp_path):
         page = client.get("/studio")
         assert page.status_code == 200 and "dubengine studio" in page.text
         assert "http://" not in page.text and "https://" not in page.text  # nothing external
+
+
+def test_undo_restores_the_dub_before_its_last_edit_once(engine):
+    job_id = dubbed(engine)
+    before = engine.segments(job_id)
+    assert before["can_undo"] is False
+    edited = engine.split_segment(job_id, 1, 8.0)
+    assert len(edited["segments"]) == 3 and edited["can_undo"]
+    undone = engine.undo(job_id)
+    assert undone["revision"] == 2 and not undone["can_undo"]
+    assert undone["segments"] == before["segments"]  # fits, stale flags and all
+    with pytest.raises(DubError, match="no edit to undo"):
+        engine.undo(job_id)
+    engine.edit_segment(job_id, 1, translation="OTRA.")
+    engine.render(job_id, wait=True)
+    with pytest.raises(DubError, match="since its last render"):  # the mix is the new state's
+        engine.undo(job_id)
+
+
+def test_the_studio_routes_serve_waveforms_whole_tracks_and_voice_previews(tmp_path):
+    import base64
+    import io
+    import wave
+
+    from fastapi.testclient import TestClient
+
+    from dubengine.editing.tracks import PEAKS_PER_SEC, PLAY_RATE
+    from dubengine.server import ServerSettings, create_app, server_hooks
+    from dubengine.server.security import owner_of
+
+    settings = ServerSettings(tokens={"t"}, public_url="http://testserver", rate_limit=1000)
+    data = tmp_path / "data"
+    with Engine(data, workers=1, config=fakes.CONFIG, hooks=server_hooks(settings, data)) as engine:
+        client = TestClient(create_app(engine, settings))
+        auth = {"Authorization": "Bearer t"}
+        job_id = dubbed(engine, owner=owner_of("t"))
+        base = f"/api/dubbing/jobs/{job_id}"
+        duration = engine.segments(job_id)["duration"]
+        waves = {}
+        for track in ("original", "dub"):
+            got = client.get(base + f"/peaks?track={track}", headers=auth).json()
+            waves[track] = np.frombuffer(base64.b64decode(got["peaks"]), np.uint8)
+            assert got["per_second"] == PEAKS_PER_SEC
+            assert len(waves[track]) == pytest.approx(duration * PEAKS_PER_SEC, abs=1)
+            played = client.get(base + f"/audio?track={track}", headers=auth)
+            with wave.open(io.BytesIO(played.content)) as handle:
+                assert (handle.getnchannels(), handle.getframerate()) == (1, PLAY_RATE)
+                assert handle.getnframes() / PLAY_RATE == pytest.approx(duration, abs=0.01)
+        # the fake dub is a tone where each line is spoken: loud there, quiet in the gap
+        fit = engine.segments(job_id)["segments"][1]["fit"]
+        inside = waves["dub"][int(fit["start"] * 100) + 5 : int(fit["end"] * 100) - 5]
+        assert inside.min() > 0 and waves["dub"].max() > 0
+        assert client.get(base + "/peaks?track=x", headers=auth).status_code == 400
+
+        first = client.post(
+            base + "/speakers/SPEAKER_01/preview", json={"voice": "low"}, headers=auth
+        )
+        second = client.post(
+            base + "/speakers/SPEAKER_01/preview", json={"voice": "high"}, headers=auth
+        )
+        assert first.status_code == second.status_code == 200
+        assert first.content[:4] == b"RIFF" and first.content != second.content
+        assert engine.segments(job_id)["revision"] == 0  # hearing a voice changes nothing
+        refused = client.post(
+            base + "/speakers/SPEAKER_01/preview", json={"voice": "x"}, headers=auth
+        )
+        assert refused.status_code == 400 and "unknown voice" in refused.json()["error"]["message"]
+
+        assert client.post(base + "/undo", headers=auth).status_code == 400
+        client.delete(base + "/segments/0", headers=auth)
+        undone = client.post(base + "/undo", headers=auth)
+        assert undone.status_code == 200 and len(undone.json()["segments"]) == 2
+
+        # a render changes the dub's waveform, not the original's (the cache follows the mix)
+        client.patch(base + "/segments/1", json={"translation": "CORTA."}, headers=auth)
+        engine.render(job_id, wait=True)
+        for track, changed in (("original", False), ("dub", True)):
+            got = client.get(base + f"/peaks?track={track}", headers=auth).json()
+            now = np.frombuffer(base64.b64decode(got["peaks"]), np.uint8)
+            assert (not np.array_equal(now, waves[track])) == changed, track

@@ -1,6 +1,8 @@
 """The web studio in a real headless browser (Debian's Chromium, driven by Playwright; no
 browser download): open a finished dub, edit a line's translation, render, see the new
-revision. A screenshot is saved in test-artifacts/ (or $DUBENGINE_TEST_ARTIFACTS)."""
+revision; the timeline of a 5-minute dub drawn, a refused drag shown where it was made.
+Screenshots are saved in test-artifacts/ (or $DUBENGINE_TEST_ARTIFACTS). The timeline's
+edits on a real dub, rendered and compared, are in test_studio_timeline.py."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import fakes
+import numpy as np
 import pytest
 from conftest import SPEECH, require
 from test_server import RunningServer, free_port, served_engine
@@ -21,6 +24,29 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("DUBENGINE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 TOKEN = "studio-token"
+
+
+def open_dub(page, url: str, job_id: str) -> None:
+    page.goto(f"{url}/studio?job={job_id}")
+    page.get_by_test_id("token").fill(TOKEN)
+    page.get_by_test_id("token").dispatch_event("change")
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("jobs")).to_have_value(job_id)
+    page.get_by_test_id("open").click()
+
+
+def drag_by(page, locator, dx: float, where: str = "middle") -> None:
+    """Presses on ``locator`` (its middle, or 2 px inside its left/right edge), moves by dx."""
+    box = locator.bounding_box()
+    x = {"middle": box["x"] + box["width"] / 2, "left": box["x"] + 2}.get(
+        where, box["x"] + box["width"] - 2
+    )
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.up()
 
 
 @pytest.fixture
@@ -82,3 +108,78 @@ def test_the_studio_edits_a_translation_and_renders_it(studio):
     assert view["segments"][1]["translation"] == "UNA LÍNEA CAMBIADA EN EL ESTUDIO."
     assert view["output_revision"] == 1
     assert engine.get_result(job_id).path.read_bytes() != before
+
+
+@pytest.fixture
+def long_dub(tmp_path):
+    """A 5-minute dub with 80 lines of two speakers (the fakes dub the audio; its lines are
+    then laid out through the engine's insert, as an editor would)."""
+    from dubengine.media import Audio, decode_audio, write_wav
+
+    jfk = decode_audio(require(SPEECH / "jfk_en.flac"), 16_000).samples
+    five = Audio(np.tile(jfk, (1, 300 * 16_000 // jfk.shape[1] + 1))[:, : 300 * 16_000], 16_000)
+    source = write_wav(five, tmp_path / "five_minutes.wav")
+    port = free_port()
+    settings = ServerSettings(
+        tokens={TOKEN}, public_url=f"http://127.0.0.1:{port}", rate_limit=10_000
+    )
+    engine = served_engine(tmp_path / "data", settings, workers=1, config=fakes.CONFIG)
+    running = RunningServer(engine, settings)
+    job = engine.create_job(str(source), "es", owner=owner_of(TOKEN))
+    assert engine.wait(job.job_id, timeout=120).status.value == "completed"
+    for _ in engine.segments(job.job_id)["segments"]:
+        engine.delete_segment(job.job_id, 0)
+    for i in range(80):
+        start = i * 3.7 + 0.2
+        engine.insert_segment(
+            job.job_id, start, start + 3.0, f"Line {i}.", f"LÍNEA {i}.", f"SPEAKER_0{i % 2}"
+        )
+    yield running.url, engine, job.job_id
+    running.stop()
+    engine.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_the_timeline_draws_a_five_minute_dub_and_shows_a_refused_drag(long_dub):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, engine, job_id = long_dub
+    before = engine.segments(job_id)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        open_dub(page, url, job_id)
+        blocks = page.get_by_test_id("block")
+        expect(blocks).to_have_count(80)
+        expect(page.locator("#lanes .lane")).to_have_count(2)
+        draw_ms = float(page.get_by_test_id("timeline").get_attribute("data-draw-ms"))
+        print(f"timeline of 80 lines over 300 s drawn in {draw_ms:.1f} ms")
+        assert draw_ms < 1000
+        # both waveforms arrive and are drawn: the canvas is not blank where speech is
+        page.wait_for_function(
+            """() => { const c = document.getElementById("waves");
+                       const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+                       let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
+                       return n > c.width * 10; }"""
+        )
+        page.get_by_test_id("zoom-in").click()
+        page.get_by_test_id("zoom-in").click()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "studio-timeline-5min.png"))
+
+        # line 2 dragged 2 s later runs into line 4 (same lane, 3.7 s on): refused, shown there
+        line = page.locator('.block[data-index="2"]')
+        left = line.bounding_box()["x"]
+        px_per_sec = (page.locator('.block[data-index="4"]').bounding_box()["x"] - left) / 7.4
+        drag_by(page, line, 2.0 * px_per_sec)
+        bubble = page.get_by_test_id("edit-error")
+        expect(bubble).to_contain_text("overlaps line 3")
+        expect(page.get_by_test_id("message")).to_contain_text("overlaps line 3")
+        assert abs(line.bounding_box()["x"] - left) < 1  # drawn where it was
+        page.screenshot(path=str(ARTIFACTS / "studio-refused-drag.png"))
+        browser.close()
+    assert errors == []
+    after = engine.segments(job_id)
+    assert after["revision"] == before["revision"] and after["segments"] == before["segments"]

@@ -81,6 +81,7 @@ def edit(
     delete: Annotated[bool, typer.Option("--delete", help="Delete the line.")] = False,
     insert: Annotated[bool, typer.Option("--insert", help="Add a line (no INDEX).")] = False,
     voice: Annotated[str | None, typer.Option(help="SPEAKER=VOICE: a speaker's voice.")] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Undo the last edit.")] = False,
     data_dir: DataDir = Path("dubengine-data"),
 ) -> None:
     """Edits a completed dub; `dubengine render` then speaks what changed."""
@@ -92,7 +93,8 @@ def edit(
         if v is not None
     }
     with _engine(data_dir) as engine:
-        view = _apply(engine, job_id, index, fields, split_at, merge, delete, insert, voice)
+        edits = (split_at, merge, delete, insert, voice, undo)
+        view = _apply(engine, job_id, index, fields, *edits)
     stale = sum(line["stale"] for line in view["segments"])
     console.print(f"revision {view['revision']}: {stale} line(s) to render")
 
@@ -107,6 +109,7 @@ def _apply(
     delete: bool,
     insert: bool,
     voice: str | None,
+    undo: bool,
 ) -> dict[str, Any]:
     actions = sum(
         (
@@ -116,13 +119,16 @@ def _apply(
             delete,
             insert,
             voice is not None,
+            undo,
         )
     )
     if actions != 1:
         raise InvalidOption(
-            "give one edit: line fields, --split-at, --merge, --delete, --voice, or --insert "
-            "(with --start --end --text --translation)"
+            "give one edit: line fields, --split-at, --merge, --delete, --voice, --undo, or "
+            "--insert (with --start --end --text --translation)"
         )
+    if undo:
+        return engine.undo(job_id)
     if voice is not None:
         name, _, chosen = voice.partition("=")
         return engine.set_voice(job_id, name, chosen)

@@ -303,6 +303,23 @@ class Engine:
         ("dub") or the original, with a little around it."""
         return self._editor.line_audio(job_id, index, track, owner)
 
+    def undo(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
+        """The dub as it was before its last edit (one step; none past the last render)."""
+        return self._editor.undo(job_id, owner)
+
+    def peaks(self, job_id: str, track: str = "dub", owner: str | None = None) -> dict[str, Any]:
+        """The waveform of the original or the latest render: the largest sample of each
+        1/100 s as 0-255, base64 (``per_second``, ``peaks``, ``output_revision``)."""
+        return self._editor.peaks(job_id, track, owner)  # type: ignore[arg-type]
+
+    def track_audio(self, job_id: str, track: str = "dub", owner: str | None = None) -> Any:
+        """The whole original or latest render, mono at 24 kHz, to listen to."""
+        return self._editor.track_audio(job_id, track, owner)  # type: ignore[arg-type]
+
+    def preview_voice(self, job_id: str, speaker: str, voice: str, owner: str | None = None) -> Any:
+        """``speaker``'s first line spoken in ``voice``, to hear before choosing it."""
+        return self._editor.preview(job_id, speaker, voice, owner)
+
     def wait_render(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
         self._editor.wait(job_id, timeout)
         return self.segments(job_id)

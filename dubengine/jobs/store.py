@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     revision INTEGER NOT NULL DEFAULT 0,
     output_revision INTEGER NOT NULL DEFAULT 0,
     rendering INTEGER NOT NULL DEFAULT 0,
-    render TEXT
+    render TEXT,
+    undo TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
@@ -68,6 +69,7 @@ _ADDED = (
     ("output_revision", "INTEGER NOT NULL DEFAULT 0"),
     ("rendering", "INTEGER NOT NULL DEFAULT 0"),
     ("render", "TEXT"),
+    ("undo", "TEXT"),
 )
 CRASHED = "the dubbing process stopped while this job was running; create the job again"
 RENDER_CRASHED = "the process rendering this dub stopped; render again"
@@ -236,8 +238,20 @@ class JobStore:
             state = json.loads(row["project"])
             result = change(state)
             revision = row["revision"] + 1
-            _update(db, job_id, project=json.dumps(state, ensure_ascii=False), revision=revision)
+            project = json.dumps(state, ensure_ascii=False)
+            _update(db, job_id, project=project, revision=revision, undo=row["project"])
         return result, revision
+
+    def undo(self, job_id: str, owner: str | None) -> int:
+        """The project as it was before the last edit (one step, back to the last render:
+        a render's fits and mix belong to the state it rendered); the new revision."""
+        with self._db() as db:
+            row = self._editable(db, job_id, owner)
+            if row["undo"] is None:
+                raise InvalidOption(f"job {job_id} has no edit to undo since its last render")
+            revision = row["revision"] + 1
+            _update(db, job_id, project=row["undo"], revision=revision, undo=None)
+        return revision
 
     def claim_render(self, job_id: str, owner: str | None) -> tuple[dict, int]:
         """The project state and its revision, the job marked rendering by this engine."""
@@ -267,6 +281,7 @@ class JobStore:
                 rendering=0,
                 output_revision=revision,
                 report=report,
+                undo=None,
                 render={"state": "done", "revision": revision, "percent": 100},
             )
 

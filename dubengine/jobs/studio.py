@@ -13,22 +13,26 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import DubError
+from .._errors import DubError, InvalidOption
 from .._options import PipelineConfig
 from .._progress import ProgressEvent
 from .._types import timing_summary
 from ..dubbing import write_report, write_subtitles
-from ..editing import Project, Rendered, render
+from ..editing import Project, Rendered, load_voices, render, set_voice
 from ..editing.edits import line_at
 from ..editing.project import project_view
+from ..editing.tracks import Track, peaks, playable, track_files
+from ..media.decode import Audio
 from ..pipeline.mix import MIX_RATE
 from ..pipeline.pool import ModelPool
+from ..pipeline.synthesize import speaker_of
 from .store import JobStore
 
 log = logging.getLogger("dubengine")
 # A render's progress: speaking the stale lines is most of it, mixing and encoding the rest.
 SPEAKING_SHARE = 80
 PLAY_MARGIN_SEC = 0.15  # a line is played with a little of what surrounds it
+PREVIEW_WORDS = 12  # of the speaker's first line, spoken in a voice being tried
 
 
 class Editor:
@@ -47,6 +51,7 @@ class Editor:
             "revision": row["revision"],
             "output_revision": row["output_revision"],
             "render": json.loads(row["render"]) if row["render"] else None,
+            "can_undo": row["undo"] is not None,
             **project_view(project),
         }
 
@@ -85,7 +90,7 @@ class Editor:
         return self.view(job_id, owner)["render"]
 
     def line_audio(
-        self, job_id: str, index: int, track: str, owner: str | None = None
+        self, job_id: str, index: int, track: Track, owner: str | None = None
     ) -> np.ndarray:
         """Line ``index`` with PLAY_MARGIN_SEC around it, (channels, n) samples at MIX_RATE:
         as the latest render has it ("dub", its placed speech included), or the original
@@ -100,13 +105,40 @@ class Editor:
             round((end + PLAY_MARGIN_SEC) * MIX_RATE),
         )
         folder = Path(row["output_path"]).parent / project.folder
-        if track == "dub":
-            return np.asarray(np.load(folder / "mix.npy", mmap_mode="r")[:, span])
-        speech = np.asarray(np.load(folder / "speech.npy", mmap_mode="r")[:, span])
-        background = folder / "background.npy"
-        if background.is_file():
-            speech = speech + np.load(background, mmap_mode="r")[:, span]
-        return speech
+        files = track_files(folder, track)
+        return sum(np.asarray(np.load(p, mmap_mode="r")[:, span]) for p in files)
+
+    def undo(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
+        """The dub as it was before its last edit."""
+        self.store.undo(job_id, owner)
+        return self.view(job_id, owner)
+
+    def peaks(self, job_id: str, track: Track, owner: str | None = None) -> dict[str, Any]:
+        """The waveform of the original or of the latest render (see editing.tracks)."""
+        row, project = self._project(job_id, owner)
+        folder = Path(row["output_path"]).parent / project.folder
+        return peaks(folder, track) | {"output_revision": row["output_revision"]}
+
+    def track_audio(self, job_id: str, track: Track, owner: str | None = None) -> Audio:
+        """The whole original or latest render, to play in the studio."""
+        row, project = self._project(job_id, owner)
+        return playable(Path(row["output_path"]).parent / project.folder, track)
+
+    def preview(self, job_id: str, speaker: str, voice: str, owner: str | None = None) -> Audio:
+        """``speaker``'s first line spoken in ``voice`` as a render would speak it, before
+        the voice is chosen; nothing is stored."""
+        row, project = self._project(job_id, owner)
+        set_voice(project, speaker, voice)  # checks both names; this copy only
+        lines = [line.segment for line in project.lines if line.segment.speaker == speaker]
+        if not lines:
+            raise InvalidOption(f"{speaker} has no line to speak in {voice}")
+        line = lines[0]
+        text = " ".join((line.translation or line.text).split()[:PREVIEW_WORDS])
+        folder = Path(row["output_path"]).parent / project.folder
+        voices = load_voices(folder, project.speakers)
+        speak_for = speaker_of(lambda: self._synthesizer(project), project.target_language, voices)
+        with self._one_render:
+            return speak_for(line)(text, 1.0)
 
     def wait(self, job_id: str, timeout: float | None = None) -> None:
         thread = self._threads.get(job_id)

@@ -7,7 +7,7 @@ import io
 import wave
 from collections.abc import Callable
 from importlib.resources import files
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -15,7 +15,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._errors import InvalidOption
+from ..editing.tracks import Track
 from ..jobs import Engine
+from ..media.decode import Audio
 from ..pipeline.mix import MIX_RATE
 from .security import owner_of
 
@@ -90,6 +92,11 @@ def studio_routes(app: FastAPI, engine: Engine) -> None:
     def voice(job_id: str, speaker: str, body: VoiceChoice, request: Request) -> dict[str, Any]:
         return engine.set_voice(job_id, speaker, body.voice, owner(request))
 
+    @app.post(base + "/undo", tags=[TAG])
+    def undo(job_id: str, request: Request) -> dict[str, Any]:
+        """The dub as it was before its last edit (one step, none past the last render)."""
+        return engine.undo(job_id, owner(request))
+
     @app.post(base + "/render", tags=[TAG], status_code=202)
     def render(job_id: str, request: Request) -> dict[str, Any]:
         """Renders the latest revision in the background (409 while a render runs); poll
@@ -109,16 +116,38 @@ def _audio_routes(
         tags=[TAG],
         responses={200: {"content": {"audio/wav": {}}}},
     )
-    def audio(
-        job_id: str, index: int, request: Request, track: Literal["original", "dub"] = "dub"
-    ) -> Response:
+    def audio(job_id: str, index: int, request: Request, track: Track = "dub") -> Response:
         """A line as heard in the original or in the latest render (WAV)."""
         samples = engine.line_audio(job_id, index, track, owner(request))
-        return Response(_wav(samples, MIX_RATE), media_type="audio/wav")
+        return _wav_response(Audio(samples, MIX_RATE))
+
+    @app.get(base + "/peaks", tags=[TAG])
+    def peaks(job_id: str, request: Request, track: Track = "dub") -> dict[str, Any]:
+        """The track's waveform: the largest sample of each 1/``per_second`` s, 0-255,
+        base64-encoded bytes (cached on the server until the track changes)."""
+        return engine.peaks(job_id, track, owner(request))
+
+    @app.get(base + "/audio", tags=[TAG], responses={200: {"content": {"audio/wav": {}}}})
+    def track_audio(job_id: str, request: Request, track: Track = "dub") -> Response:
+        """The whole original or latest render, mono 24 kHz WAV, to play in the studio."""
+        return _wav_response(engine.track_audio(job_id, track, owner(request)))
+
+    @app.post(
+        base + "/speakers/{speaker}/preview",
+        tags=[TAG],
+        responses={200: {"content": {"audio/wav": {}}}},
+    )
+    def preview(job_id: str, speaker: str, body: VoiceChoice, request: Request) -> Response:
+        """The speaker's first line spoken in ``voice``, without changing the dub."""
+        return _wav_response(engine.preview_voice(job_id, speaker, body.voice, owner(request)))
 
     @app.get("/studio", include_in_schema=False)
     def studio() -> HTMLResponse:
         return HTMLResponse(files("dubengine.server").joinpath("studio.html").read_text("utf-8"))
+
+
+def _wav_response(audio: Audio) -> Response:
+    return Response(_wav(audio.samples, audio.sample_rate), media_type="audio/wav")
 
 
 def _wav(samples: np.ndarray, rate: int) -> bytes:
