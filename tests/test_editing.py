@@ -261,7 +261,9 @@ def test_the_cli_edits_and_renders_a_job_in_a_data_folder(tmp_path):
         assert engine.segments(job_id)["output_revision"] == 3
 
 
-def test_the_rest_routes_edit_render_and_serve_the_new_output(tmp_path):
+@pytest.fixture
+def served(tmp_path):
+    """(engine, test client, auth headers, a dubbed job's id, its routes' base path)."""
     from fastapi.testclient import TestClient
 
     from dubengine.server import ServerSettings, create_app, server_hooks
@@ -270,52 +272,53 @@ def test_the_rest_routes_edit_render_and_serve_the_new_output(tmp_path):
     settings = ServerSettings(tokens={"t"}, public_url="http://testserver", rate_limit=1000)
     data = tmp_path / "data"
     with Engine(data, workers=1, config=fakes.CONFIG, hooks=server_hooks(settings, data)) as engine:
-        client = TestClient(create_app(engine, settings))
-        auth = {"Authorization": "Bearer t"}
         job_id = dubbed(engine, owner=owner_of("t"))
-        base = f"/api/dubbing/jobs/{job_id}"
-        first = client.get(client.get(base + "/result", headers=auth).json()["download_url"])
-        assert client.get(base + "/segments").status_code == 401
-        view = client.get(base + "/segments", headers=auth).json()
-        assert len(view["segments"]) == 2
+        client = TestClient(create_app(engine, settings))
+        yield engine, client, {"Authorization": "Bearer t"}, job_id, f"/api/dubbing/jobs/{job_id}"
 
-        for path, body, status, code in (
-            ("/segments/1", {"start": -2}, 400, "invalid_request"),
-            ("/segments/1", {"translation": None}, 400, "invalid_request"),
-            ("/segments/1", {"colour": "red"}, 400, "invalid_request"),
-            ("/segments/5", {"text": "x"}, 404, "not_found"),
-            ("/speakers/SPEAKER_00", {"voice": "nobody"}, 400, "invalid_request"),
-        ):
-            answer = client.patch(base + path, json=body, headers=auth)
-            assert answer.status_code == status, (path, body, answer.text)
-            assert answer.json()["error"]["code"] == code and answer.json()["error"]["message"]
-        assert client.get(base + "/segments", headers=auth).json()["revision"] == 0
 
-        edited = client.patch(
-            base + "/segments/1", json={"translation": "POR LA API."}, headers=auth
-        )
-        assert edited.status_code == 200 and edited.json()["revision"] == 1
-        started = client.post(base + "/render", headers=auth)
-        assert started.status_code == 202 and started.json()["revision"] == 1
-        deadline = time.monotonic() + 30
-        while client.get(base + "/segments", headers=auth).json()["output_revision"] != 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        second = client.get(client.get(base + "/result", headers=auth).json()["download_url"])
-        assert second.status_code == 200 and second.content != first.content
+def test_the_rest_routes_edit_render_and_serve_the_new_output(served):
+    _, client, auth, _, base = served
+    first = client.get(client.get(base + "/result", headers=auth).json()["download_url"])
+    assert client.get(base + "/segments").status_code == 401
+    view = client.get(base + "/segments", headers=auth).json()
+    assert len(view["segments"]) == 2
 
-        for track in ("original", "dub"):
-            played = client.get(base + f"/segments/1/audio?track={track}", headers=auth)
-            assert played.status_code == 200 and played.content[:4] == b"RIFF"
-        assert client.get(base + "/segments/1/audio?track=x", headers=auth).status_code == 400
-        missing = client.get(base + "/segments/9/audio", headers=auth)
-        assert missing.status_code == 404 and "no line 9" in missing.json()["error"]["message"]
-        paths = client.get("/openapi.json").json()["paths"]
-        assert "409" in paths["/api/dubbing/jobs/{job_id}/render"]["post"]["responses"]
-        assert "/api/dubbing/jobs/{job_id}/segments/{index}" in paths
-        page = client.get("/studio")
-        assert page.status_code == 200 and "dubengine studio" in page.text
-        assert "http://" not in page.text and "https://" not in page.text  # nothing external
+    for path, body, status, code in (
+        ("/segments/1", {"start": -2}, 400, "invalid_request"),
+        ("/segments/1", {"translation": None}, 400, "invalid_request"),
+        ("/segments/1", {"colour": "red"}, 400, "invalid_request"),
+        ("/segments/5", {"text": "x"}, 404, "not_found"),
+        ("/speakers/SPEAKER_00", {"voice": "nobody"}, 400, "invalid_request"),
+    ):
+        answer = client.patch(base + path, json=body, headers=auth)
+        assert answer.status_code == status, (path, body, answer.text)
+        assert answer.json()["error"]["code"] == code and answer.json()["error"]["message"]
+    assert client.get(base + "/segments", headers=auth).json()["revision"] == 0
+
+    edited = client.patch(base + "/segments/1", json={"translation": "POR LA API."}, headers=auth)
+    assert edited.status_code == 200 and edited.json()["revision"] == 1
+    started = client.post(base + "/render", headers=auth)
+    assert started.status_code == 202 and started.json()["revision"] == 1
+    deadline = time.monotonic() + 30
+    while client.get(base + "/segments", headers=auth).json()["output_revision"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    second = client.get(client.get(base + "/result", headers=auth).json()["download_url"])
+    assert second.status_code == 200 and second.content != first.content
+
+    for track in ("original", "dub"):
+        played = client.get(base + f"/segments/1/audio?track={track}", headers=auth)
+        assert played.status_code == 200 and played.content[:4] == b"RIFF"
+    assert client.get(base + "/segments/1/audio?track=x", headers=auth).status_code == 400
+    missing = client.get(base + "/segments/9/audio", headers=auth)
+    assert missing.status_code == 404 and "no line 9" in missing.json()["error"]["message"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "409" in paths["/api/dubbing/jobs/{job_id}/render"]["post"]["responses"]
+    assert "/api/dubbing/jobs/{job_id}/segments/{index}" in paths
+    page = client.get("/studio")
+    assert page.status_code == 200 and "dubengine studio" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing external
 
 
 def test_undo_restores_the_dub_before_its_last_edit_once(engine):
@@ -335,64 +338,50 @@ def test_undo_restores_the_dub_before_its_last_edit_once(engine):
         engine.undo(job_id)
 
 
-def test_the_studio_routes_serve_waveforms_whole_tracks_and_voice_previews(tmp_path):
+def test_the_studio_routes_serve_waveforms_whole_tracks_and_voice_previews(served):
     import base64
     import io
     import wave
 
-    from fastapi.testclient import TestClient
-
     from dubengine.editing.tracks import PEAKS_PER_SEC, PLAY_RATE
-    from dubengine.server import ServerSettings, create_app, server_hooks
-    from dubengine.server.security import owner_of
 
-    settings = ServerSettings(tokens={"t"}, public_url="http://testserver", rate_limit=1000)
-    data = tmp_path / "data"
-    with Engine(data, workers=1, config=fakes.CONFIG, hooks=server_hooks(settings, data)) as engine:
-        client = TestClient(create_app(engine, settings))
-        auth = {"Authorization": "Bearer t"}
-        job_id = dubbed(engine, owner=owner_of("t"))
-        base = f"/api/dubbing/jobs/{job_id}"
-        duration = engine.segments(job_id)["duration"]
-        waves = {}
-        for track in ("original", "dub"):
-            got = client.get(base + f"/peaks?track={track}", headers=auth).json()
-            waves[track] = np.frombuffer(base64.b64decode(got["peaks"]), np.uint8)
-            assert got["per_second"] == PEAKS_PER_SEC
-            assert len(waves[track]) == pytest.approx(duration * PEAKS_PER_SEC, abs=1)
-            played = client.get(base + f"/audio?track={track}", headers=auth)
-            with wave.open(io.BytesIO(played.content)) as handle:
-                assert (handle.getnchannels(), handle.getframerate()) == (1, PLAY_RATE)
-                assert handle.getnframes() / PLAY_RATE == pytest.approx(duration, abs=0.01)
-        # the fake dub is a tone where each line is spoken: loud there, quiet in the gap
-        fit = engine.segments(job_id)["segments"][1]["fit"]
-        inside = waves["dub"][int(fit["start"] * 100) + 5 : int(fit["end"] * 100) - 5]
-        assert inside.min() > 0 and waves["dub"].max() > 0
-        assert client.get(base + "/peaks?track=x", headers=auth).status_code == 400
+    engine, client, auth, job_id, base = served
+    duration = engine.segments(job_id)["duration"]
+    waves = {}
+    for track in ("original", "dub"):
+        got = client.get(base + f"/peaks?track={track}", headers=auth).json()
+        waves[track] = np.frombuffer(base64.b64decode(got["peaks"]), np.uint8)
+        assert got["per_second"] == PEAKS_PER_SEC
+        assert len(waves[track]) == pytest.approx(duration * PEAKS_PER_SEC, abs=1)
+        played = client.get(base + f"/audio?track={track}", headers=auth)
+        with wave.open(io.BytesIO(played.content)) as handle:
+            assert (handle.getnchannels(), handle.getframerate()) == (1, PLAY_RATE)
+            assert handle.getnframes() / PLAY_RATE == pytest.approx(duration, abs=0.01)
+    # the fake dub is a tone where each line is spoken: loud there, quiet in the gap
+    fit = engine.segments(job_id)["segments"][1]["fit"]
+    inside = waves["dub"][int(fit["start"] * 100) + 5 : int(fit["end"] * 100) - 5]
+    assert inside.min() > 0 and waves["dub"].max() > 0
+    assert client.get(base + "/peaks?track=x", headers=auth).status_code == 400
 
-        first = client.post(
-            base + "/speakers/SPEAKER_01/preview", json={"voice": "low"}, headers=auth
-        )
-        second = client.post(
-            base + "/speakers/SPEAKER_01/preview", json={"voice": "high"}, headers=auth
-        )
-        assert first.status_code == second.status_code == 200
-        assert first.content[:4] == b"RIFF" and first.content != second.content
-        assert engine.segments(job_id)["revision"] == 0  # hearing a voice changes nothing
-        refused = client.post(
-            base + "/speakers/SPEAKER_01/preview", json={"voice": "x"}, headers=auth
-        )
-        assert refused.status_code == 400 and "unknown voice" in refused.json()["error"]["message"]
+    first = client.post(base + "/speakers/SPEAKER_01/preview", json={"voice": "low"}, headers=auth)
+    second = client.post(
+        base + "/speakers/SPEAKER_01/preview", json={"voice": "high"}, headers=auth
+    )
+    assert first.status_code == second.status_code == 200
+    assert first.content[:4] == b"RIFF" and first.content != second.content
+    assert engine.segments(job_id)["revision"] == 0  # hearing a voice changes nothing
+    refused = client.post(base + "/speakers/SPEAKER_01/preview", json={"voice": "x"}, headers=auth)
+    assert refused.status_code == 400 and "unknown voice" in refused.json()["error"]["message"]
 
-        assert client.post(base + "/undo", headers=auth).status_code == 400
-        client.delete(base + "/segments/0", headers=auth)
-        undone = client.post(base + "/undo", headers=auth)
-        assert undone.status_code == 200 and len(undone.json()["segments"]) == 2
+    assert client.post(base + "/undo", headers=auth).status_code == 400
+    client.delete(base + "/segments/0", headers=auth)
+    undone = client.post(base + "/undo", headers=auth)
+    assert undone.status_code == 200 and len(undone.json()["segments"]) == 2
 
-        # a render changes the dub's waveform, not the original's (the cache follows the mix)
-        client.patch(base + "/segments/1", json={"translation": "CORTA."}, headers=auth)
-        engine.render(job_id, wait=True)
-        for track, changed in (("original", False), ("dub", True)):
-            got = client.get(base + f"/peaks?track={track}", headers=auth).json()
-            now = np.frombuffer(base64.b64decode(got["peaks"]), np.uint8)
-            assert (not np.array_equal(now, waves[track])) == changed, track
+    # a render changes the dub's waveform, not the original's (the cache follows the mix)
+    client.patch(base + "/segments/1", json={"translation": "CORTA."}, headers=auth)
+    engine.render(job_id, wait=True)
+    for track, changed in (("original", False), ("dub", True)):
+        got = client.get(base + f"/peaks?track={track}", headers=auth).json()
+        now = np.frombuffer(base64.b64decode(got["peaks"]), np.uint8)
+        assert (not np.array_equal(now, waves[track])) == changed, track

@@ -143,18 +143,20 @@ def test_demucs_needs_a_vocals_source_and_a_local_file(tmp_path):
 
 
 def test_the_stems_are_set_aside_on_disk_for_the_later_stages_unchanged(known_mix):
-    from dubengine.pipeline.separate import Separated, set_aside
+    from dubengine.pipeline.separate import Separated, set_aside, without_original
 
     mixture, speech, background = known_mix
     stems = Separated(mixture, Audio(speech, RATE), Audio(background, RATE))
     aside = set_aside(stems)
-    assert aside.original is None  # only the transcriber hears it, before this
-    for kept, was in ((aside.speech, speech), (aside.background, background)):
+    assert without_original(aside).original is None  # only the transcriber hears it
+    tracks = ((aside.original, mixture.samples), (aside.speech, speech))
+    for kept, was in (*tracks, (aside.background, background)):
         assert isinstance(kept.samples, np.memmap) and kept.sample_rate == RATE
         assert np.array_equal(kept.samples, was)
     aside.speech.samples[:, :RATE] = 0.0  # a stage may write: its change stays its own
     assert not aside.speech.samples[:, :RATE].any() and speech[:, :RATE].any()
-    assert set_aside(Separated(mixture, mixture, None)).background is None
+    nothing_separated = set_aside(Separated(mixture, mixture, None))
+    assert nothing_separated.background is None and nothing_separated.original is None
 
 
 def test_the_stage_separates_a_chunk_at_a_time_as_well_as_at_once(

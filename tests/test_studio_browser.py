@@ -6,9 +6,12 @@ edits on a real dub, rendered and compared, are in test_studio_timeline.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fakes
 import numpy as np
@@ -49,19 +52,28 @@ def drag_by(page, locator, dx: float, where: str = "middle") -> None:
     page.mouse.up()
 
 
-@pytest.fixture
-def studio(tmp_path):
+@contextlib.contextmanager
+def serving(data: Path, source: Path, **engine: Any) -> Iterator[tuple[str, Any, str]]:
+    """A server on a free port with one completed dub of ``source``: (url, engine, job id)."""
     port = free_port()
     settings = ServerSettings(
-        tokens={TOKEN}, public_url=f"http://127.0.0.1:{port}", rate_limit=1000
+        tokens={TOKEN}, public_url=f"http://127.0.0.1:{port}", rate_limit=10_000
     )
-    engine = served_engine(tmp_path / "data", settings, workers=1, config=fakes.CONFIG)
-    running = RunningServer(engine, settings)
-    job = engine.create_job(str(require(SPEECH / "jfk_en.flac")), "es", owner=owner_of(TOKEN))
-    assert engine.wait(job.job_id, timeout=60).status.value == "completed"
-    yield running.url, engine, job.job_id
-    running.stop()
-    engine.close()
+    running_engine = served_engine(data, settings, workers=1, **engine)
+    running = RunningServer(running_engine, settings)
+    job = running_engine.create_job(str(source), "es", owner=owner_of(TOKEN))
+    try:
+        assert running_engine.wait(job.job_id, timeout=600).status.value == "completed"
+        yield running.url, running_engine, job.job_id
+    finally:
+        running.stop()
+        running_engine.close()
+
+
+@pytest.fixture
+def studio(tmp_path):
+    with serving(tmp_path / "data", require(SPEECH / "jfk_en.flac"), config=fakes.CONFIG) as up:
+        yield up
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -119,24 +131,15 @@ def long_dub(tmp_path):
     jfk = decode_audio(require(SPEECH / "jfk_en.flac"), 16_000).samples
     five = Audio(np.tile(jfk, (1, 300 * 16_000 // jfk.shape[1] + 1))[:, : 300 * 16_000], 16_000)
     source = write_wav(five, tmp_path / "five_minutes.wav")
-    port = free_port()
-    settings = ServerSettings(
-        tokens={TOKEN}, public_url=f"http://127.0.0.1:{port}", rate_limit=10_000
-    )
-    engine = served_engine(tmp_path / "data", settings, workers=1, config=fakes.CONFIG)
-    running = RunningServer(engine, settings)
-    job = engine.create_job(str(source), "es", owner=owner_of(TOKEN))
-    assert engine.wait(job.job_id, timeout=120).status.value == "completed"
-    for _ in engine.segments(job.job_id)["segments"]:
-        engine.delete_segment(job.job_id, 0)
-    for i in range(80):
-        start = i * 3.7 + 0.2
-        engine.insert_segment(
-            job.job_id, start, start + 3.0, f"Line {i}.", f"LÍNEA {i}.", f"SPEAKER_0{i % 2}"
-        )
-    yield running.url, engine, job.job_id
-    running.stop()
-    engine.close()
+    with serving(tmp_path / "data", source, config=fakes.CONFIG) as (url, engine, job_id):
+        for _ in engine.segments(job_id)["segments"]:
+            engine.delete_segment(job_id, 0)
+        for i in range(80):
+            start = i * 3.7 + 0.2
+            engine.insert_segment(
+                job_id, start, start + 3.0, f"Line {i}.", f"LÍNEA {i}.", f"SPEAKER_0{i % 2}"
+            )
+        yield url, engine, job_id
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")

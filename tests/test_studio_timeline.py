@@ -11,14 +11,11 @@ from itertools import pairwise
 import numpy as np
 import pytest
 from conftest import SPEECH, require
-from test_server import RunningServer, free_port, served_engine
-from test_studio_browser import ARTIFACTS, CHROMIUM, TOKEN, drag_by, open_dub
+from test_studio_browser import ARTIFACTS, CHROMIUM, drag_by, open_dub, serving
 
 from dubengine.editing.render import CROSSFADE_SEC, LOOKAHEAD_SEC
 from dubengine.media import decode_audio
 from dubengine.pipeline.mix import GATE_MARGIN_SEC
-from dubengine.server import ServerSettings
-from dubengine.server.security import owner_of
 
 RATE = 48_000
 # around a line, how far a render may change the mix: the speech gate's margin, the splice's
@@ -29,19 +26,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 @pytest.fixture(scope="module")
 def real_dub(tmp_path_factory, warm_pipeline):
-    port = free_port()
-    settings = ServerSettings(
-        tokens={TOKEN}, public_url=f"http://127.0.0.1:{port}", rate_limit=10_000
-    )
     data = tmp_path_factory.mktemp("studio-real") / "data"
-    engine = served_engine(data, settings, workers=1, pipeline_factory=lambda: warm_pipeline)
-    running = RunningServer(engine, settings)
     source = require(SPEECH / "two_speakers_en.wav")
-    job = engine.create_job(str(source), "es", owner=owner_of(TOKEN))
-    assert engine.wait(job.job_id, timeout=600).status.value == "completed"
-    yield running.url, engine, job.job_id
-    running.stop()
-    engine.close()
+    with serving(data, source, pipeline_factory=lambda: warm_pipeline) as up:
+        yield up
 
 
 def span(line: dict) -> tuple[float, float]:

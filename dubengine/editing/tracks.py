@@ -5,6 +5,8 @@ time, their waveform peaks cached beside them."""
 from __future__ import annotations
 
 import base64
+import os
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -43,9 +45,10 @@ def peaks(folder: Path, track: Track) -> dict[str, object]:
     cache = folder / f"peaks-{track}.u8"
     newest = max(p.stat().st_mtime_ns for p in track_files(folder, track))
     if not cache.is_file() or cache.stat().st_mtime_ns < newest:
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_bytes(_peaks(folder, track).tobytes())
-        tmp.replace(cache)
+        # a name of its own: two requests may fill the cache at once
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".peaks-", delete=False) as tmp:
+            tmp.write(_peaks(folder, track).tobytes())
+        os.replace(tmp.name, cache)
     return {
         "track": track,
         "per_second": PEAKS_PER_SEC,

@@ -25,6 +25,7 @@ from .. import editing
 from .._errors import InvalidOption, JobNotCompleted
 from .._options import DubOptions, PipelineConfig
 from ..config import load_settings
+from ..editing.tracks import Track
 from ..given import given_lines
 from ..media import Limits
 from ..pipeline import Pipeline
@@ -297,7 +298,7 @@ class Engine:
         return self._editor.render(job_id, owner, wait)
 
     def line_audio(
-        self, job_id: str, index: int, track: str = "dub", owner: str | None = None
+        self, job_id: str, index: int, track: Track = "dub", owner: str | None = None
     ) -> Any:
         """Line ``index`` to listen to: samples (channels, n) at 48 kHz of the latest render
         ("dub") or the original, with a little around it."""
@@ -307,14 +308,14 @@ class Engine:
         """The dub as it was before its last edit (one step; none past the last render)."""
         return self._editor.undo(job_id, owner)
 
-    def peaks(self, job_id: str, track: str = "dub", owner: str | None = None) -> dict[str, Any]:
+    def peaks(self, job_id: str, track: Track = "dub", owner: str | None = None) -> dict[str, Any]:
         """The waveform of the original or the latest render: the largest sample of each
         1/100 s as 0-255, base64 (``per_second``, ``peaks``, ``output_revision``)."""
-        return self._editor.peaks(job_id, track, owner)  # type: ignore[arg-type]
+        return self._editor.peaks(job_id, track, owner)
 
-    def track_audio(self, job_id: str, track: str = "dub", owner: str | None = None) -> Any:
+    def track_audio(self, job_id: str, track: Track = "dub", owner: str | None = None) -> Any:
         """The whole original or latest render, mono at 24 kHz, to listen to."""
-        return self._editor.track_audio(job_id, track, owner)  # type: ignore[arg-type]
+        return self._editor.track_audio(job_id, track, owner)
 
     def preview_voice(self, job_id: str, speaker: str, voice: str, owner: str | None = None) -> Any:
         """``speaker``'s first line spoken in ``voice``, to hear before choosing it."""

@@ -50,7 +50,7 @@ from .align import Shorten, align
 from .clips import ClipCache, cached_speech, voice_keys
 from .mix import Mixed, mix_dub
 from .pool import ModelPool
-from .separate import Separated, separate, set_aside
+from .separate import Separated, separate, set_aside, without_original
 from .synthesize import speaker_of, synthesize, synthesizer_for, voice_paces
 from .transcribe import Transcribed, transcribe
 from .translate import translate
@@ -293,7 +293,9 @@ class Pipeline:
         """Separating and Transcribing (or the given lines, diarized if they name nobody)."""
         config = self.config
         separator = self._optional("separator", config.separator)
-        separated = clock(SEPARATING, lambda hook: separate(info, separator(), hook, warn))
+        separated = clock(
+            SEPARATING, lambda hook: set_aside(separate(info, separator(), hook, warn))
+        )
         heard = clock(
             TRANSCRIBING,
             lambda hook: transcribe(
@@ -309,7 +311,7 @@ class Pipeline:
                 warn,
             ),
         )
-        return set_aside(separated), heard
+        return without_original(separated), heard
 
     def _match(
         self, heard: Transcribed, options: DubOptions, clips: ClipCache | None, budgeted: bool

@@ -100,9 +100,17 @@ def _correlation(stereo: np.ndarray) -> float:
 
 
 def set_aside(stems: Separated) -> Separated:
-    """The stems as the stages after Transcribing need them: the original dropped (only the
-    transcriber hears it) and the speech and background memory-mapped until the mix. Three
-    stereo tracks at 48 kHz are 115 MB a track for every 5 minutes, held while the
-    translator, the largest model, runs."""
+    """The tracks memory-mapped from here on: three stereo tracks at 48 kHz are 115 MB each
+    for every 5 minutes, which would otherwise sit in memory beside the transcriber and
+    then the translator, the largest model. The stages read them when they need them
+    (``drop_resident`` gives back what was read). The original is kept only where there is
+    a separate speech stem (it is heard again for doubtful lines)."""
+    original = stems.original if stems.background is not None else None
+    original = None if original is None else memory_mapped(original)
     background = None if stems.background is None else memory_mapped(stems.background)
-    return Separated(None, memory_mapped(stems.speech), background)
+    return Separated(original, memory_mapped(stems.speech), background)
+
+
+def without_original(stems: Separated) -> Separated:
+    """The stems once nothing will hear the original again (after Transcribing)."""
+    return Separated(None, stems.speech, stems.background)

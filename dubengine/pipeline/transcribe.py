@@ -14,7 +14,7 @@ from .._guards import MARK, clip, collapse_loops, transcript_problem, units
 from .._progress import Progress
 from .._spans import joined, subtract
 from .._types import Segment, Transcript, Turn, Word
-from ..media.decode import Audio
+from ..media.decode import Audio, drop_resident
 from ..media.resample import resample
 from ..protocols import Diarizer, Transcriber
 from ..toolkit.lines import assign_diarized
@@ -49,6 +49,7 @@ def transcribe(
     """``given``: the lines already known (subtitles), heard instead of transcribing; with no
     transcriber, nothing is transcribed."""
     speech_16k = resample(stems.speech, 16_000, 1)
+    drop_resident(stems.speech)  # read once: the 16 kHz copy is what is heard
     language = None if source_lang == "auto" else source_lang
     if given is not None or transcriber is None:
         transcript = given or Transcript(language=source_lang)
@@ -74,7 +75,9 @@ def mixture_16k(stems: Separated) -> Audio | None:
     (then the speech stem is the mixture: nothing else to hear)."""
     if stems.background is None or stems.original is None:
         return None
-    return resample(stems.original, 16_000, 1)
+    mixture = resample(stems.original, 16_000, 1)
+    drop_resident(stems.original)
+    return mixture
 
 
 def guarded(
