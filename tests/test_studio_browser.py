@@ -182,7 +182,24 @@ def test_the_timeline_draws_a_five_minute_dub_and_shows_a_refused_drag(long_dub)
         expect(page.get_by_test_id("message")).to_contain_text("overlaps line 3")
         assert abs(line.bounding_box()["x"] - left) < 1  # drawn where it was
         page.screenshot(path=str(ARTIFACTS / "studio-refused-drag.png"))
+        after = engine.segments(job_id)
+        assert after["revision"] == before["revision"] and after["segments"] == before["segments"]
+
+        # delete with the key, undo with Ctrl+Z, insert through the form at the playhead
+        page.locator('.block[data-index="5"]').click()
+        page.keyboard.press("Delete")
+        expect(blocks).to_have_count(79)
+        page.keyboard.press("Control+z")
+        expect(blocks).to_have_count(80)
+        assert engine.segments(job_id)["segments"] == before["segments"]
+        page.get_by_test_id("insert").click()
+        page.fill("#new-start", "296.4")
+        page.fill("#new-end", "297.8")
+        page.get_by_test_id("new-text").fill("One more.")
+        page.get_by_test_id("new-translation").fill("UNA MÁS.")
+        page.get_by_test_id("insert-ok").click()
+        expect(blocks).to_have_count(81)
         browser.close()
     assert errors == []
-    after = engine.segments(job_id)
-    assert after["revision"] == before["revision"] and after["segments"] == before["segments"]
+    added = engine.segments(job_id)["segments"][-1]
+    assert (added["start"], added["end"], added["translation"]) == (296.4, 297.8, "UNA MÁS.")
