@@ -185,6 +185,23 @@ def test_the_timeline_draws_a_five_minute_dub_and_shows_a_refused_drag(long_dub)
         after = engine.segments(job_id)
         assert after["revision"] == before["revision"] and after["segments"] == before["segments"]
 
+        # a line dragged straight down onto the other speaker's lane becomes theirs
+        line = page.locator('.block[data-index="4"]')
+        box = line.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x, y + 44, steps=6)  # one lane down
+        page.mouse.up()
+        revision = page.get_by_test_id("revision")
+        expect(revision).to_contain_text(f"Revision {before['revision'] + 1}")
+        moved = engine.segments(job_id)["segments"][4]
+        assert moved["speaker"] == "SPEAKER_01"
+        assert moved["start"] == before["segments"][4]["start"]  # not moved in time
+        page.keyboard.press("Control+z")
+        lane = page.locator('#lanes .lane[data-speaker="SPEAKER_00"]')
+        expect(lane.locator('.block[data-index="4"]')).to_have_count(1)
+
         # delete with the key, undo with Ctrl+Z, insert through the form at the playhead
         page.locator('.block[data-index="5"]').click()
         page.keyboard.press("Delete")
