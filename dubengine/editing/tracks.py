@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -29,14 +30,13 @@ def track_files(folder: Path, track: Track) -> list[Path]:
     return [p for p in (folder / "speech.npy", folder / "background.npy") if p.is_file()]
 
 
-def blocks(folder: Path, track: Track) -> list[np.ndarray]:
-    """``track`` in blocks of BLOCK_SEC, so a long dub is never read whole at once."""
+def blocks(folder: Path, track: Track) -> Iterator[np.ndarray]:
+    """``track`` in blocks of BLOCK_SEC, read one at a time, so a long dub is never held
+    whole at MIX_RATE."""
     arrays = [np.load(p, mmap_mode="r") for p in track_files(folder, track)]
     step = BLOCK_SEC * MIX_RATE
-    return [
-        sum(np.asarray(a[:, start : start + step], dtype=np.float32) for a in arrays)
-        for start in range(0, arrays[0].shape[1], step)
-    ]
+    for start in range(0, arrays[0].shape[1], step):
+        yield sum(np.asarray(a[:, start : start + step], dtype=np.float32) for a in arrays)
 
 
 def peaks(folder: Path, track: Track) -> dict[str, object]:

@@ -104,8 +104,7 @@ class Editor:
             max(0, round((start - PLAY_MARGIN_SEC) * MIX_RATE)),
             round((end + PLAY_MARGIN_SEC) * MIX_RATE),
         )
-        folder = Path(row["output_path"]).parent / project.folder
-        files = track_files(folder, track)
+        files = track_files(_folder(row, project), track)
         return sum(np.asarray(np.load(p, mmap_mode="r")[:, span]) for p in files)
 
     def undo(self, job_id: str, owner: str | None = None) -> dict[str, Any]:
@@ -116,13 +115,12 @@ class Editor:
     def peaks(self, job_id: str, track: Track, owner: str | None = None) -> dict[str, Any]:
         """The waveform of the original or of the latest render (see editing.tracks)."""
         row, project = self._project(job_id, owner)
-        folder = Path(row["output_path"]).parent / project.folder
-        return peaks(folder, track) | {"output_revision": row["output_revision"]}
+        return peaks(_folder(row, project), track) | {"output_revision": row["output_revision"]}
 
     def track_audio(self, job_id: str, track: Track, owner: str | None = None) -> Audio:
         """The whole original or latest render, to play in the studio."""
         row, project = self._project(job_id, owner)
-        return playable(Path(row["output_path"]).parent / project.folder, track)
+        return playable(_folder(row, project), track)
 
     def preview(self, job_id: str, speaker: str, voice: str, owner: str | None = None) -> Audio:
         """``speaker``'s first line spoken in ``voice`` as a render would speak it, before
@@ -134,8 +132,7 @@ class Editor:
             raise InvalidOption(f"{speaker} has no line to speak in {voice}")
         line = lines[0]
         text = " ".join((line.translation or line.text).split()[:PREVIEW_WORDS])
-        folder = Path(row["output_path"]).parent / project.folder
-        voices = load_voices(folder, project.speakers)
+        voices = load_voices(_folder(row, project), project.speakers)
         speak_for = speaker_of(lambda: self._synthesizer(project), project.target_language, voices)
         with self._one_render:
             return speak_for(line)(text, 1.0)
@@ -218,3 +215,8 @@ class Editor:
         if kept:
             write_report(results / Path(kept).name, report)
         return report
+
+
+def _folder(row: Any, project: Project) -> Path:
+    """The project folder of a job's dub, beside its output."""
+    return Path(row["output_path"]).parent / project.folder

@@ -196,7 +196,7 @@ def _loudness(samples: np.ndarray, rate: int) -> float | None:
     filtered alone (pyloudnorm copies the whole track and filters it in float64: +690 MB for
     10 minutes of stereo). Same values, block for block."""
     import pyloudnorm
-    from scipy.signal import lfilter, lfilter_zi
+    from scipy.signal import lfilter
 
     if samples.shape[1] < rate:  # BS.1770 gating needs at least 0.4 s; keep a margin
         return None
@@ -210,7 +210,7 @@ def _loudness(samples: np.ndarray, rate: int) -> float | None:
     for ch in range(samples.shape[0]):
         weighted = samples[ch].astype(np.float32)
         for stage in meter._filters.values():  # as pyloudnorm: each stage's output in float32
-            state = lfilter_zi(stage.b, stage.a) * 0.0
+            state = np.zeros(max(len(stage.a), len(stage.b)) - 1)  # at rest, as lfilter starts
             for at in range(0, len(weighted), BLOCK):
                 part, state = lfilter(stage.b, stage.a, weighted[at : at + BLOCK], zi=state)
                 weighted[at : at + BLOCK] = stage.passband_gain * part

@@ -13,7 +13,7 @@ from ..media.decode import Audio, memory_mapped
 from ..media.resample import resample
 from ..protocols import Separator
 from ..toolkit.chunks import in_chunks
-from .mix import MIX_RATE
+from .mix import BLOCK, MIX_RATE
 
 NOT_SEPARATED = (
     "no separator ran: the dub replaces the whole original soundtrack, music and effects included"
@@ -21,7 +21,6 @@ NOT_SEPARATED = (
 CENTRED = 0.95  # correlation of the speech stem's channels above which speech is centre-panned
 CHUNK_SEC = 30.0  # separated at once: memory grows with this, not with the input
 OVERLAP_SEC = 1.0  # cross-faded between chunks
-BLOCK = 1 << 20  # samples a channel changed at once when centring
 
 
 @dataclass(frozen=True, slots=True)
