@@ -125,12 +125,21 @@ class FasterWhisperTranscriber:
         """The most likely of ``self.languages`` in the speech, with its probability."""
         return self._detect(audio.mono())
 
-    def _detect(self, samples: np.ndarray) -> tuple[str, float]:
+    def language_probabilities(self, audio: Audio) -> list[tuple[str, float]]:
+        """Every language Whisper knows with its probability, the likeliest first (the free
+        guess, not limited to ``self.languages``)."""
+        return self._ranked(audio.mono())
+
+    def _ranked(self, samples: np.ndarray) -> list[tuple[str, float]]:
         _, _, ranked = self._model.detect_language(
             samples, vad_filter=True, language_detection_segments=2
         )
+        return [(code, float(p)) for code, p in ranked]
+
+    def _detect(self, samples: np.ndarray) -> tuple[str, float]:
+        ranked = self._ranked(samples)
         allowed = [(code, p) for code, p in ranked if code in self.languages]
-        return max(allowed, key=lambda pair: pair[1]) if allowed else ranked[0][:2]
+        return max(allowed, key=lambda pair: pair[1]) if allowed else ranked[0]
 
     def close(self) -> None:
         self._model = None  # type: ignore[assignment]

@@ -18,10 +18,13 @@ _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 def normalize_text(text: str, language: str | None = None) -> str:
     """Lower case, NFKC, punctuation dropped, spaces collapsed (dropped for ja/zh); Chinese
-    in simplified characters, as Whisper writes either script for the same speech."""
+    in simplified characters and Russian ё as е, as Whisper writes either for the same
+    speech."""
     text = unicodedata.normalize("NFKC", text).lower()
     if language == "zh":
         text = _simplified(text)
+    if language == "ru":  # Whisper writes ё as е as often as not
+        text = text.replace("ё", "е")
     text = _PUNCT.sub(" ", text)
     text = " ".join(text.split())
     return text.replace(" ", "") if language in _NO_SPACES else text
