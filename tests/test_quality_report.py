@@ -50,6 +50,19 @@ def test_dubbed_lines_are_intelligible_spanish(jfk_es):
         np.mean([x["cer"] for x in report["lines"]]), abs=1e-3
     )
     assert report["mean_cer"] <= 0.3
+    # heard right, so no line is reported as not understood
+    assert not [g for g in report["guards"] if "not heard back as" in g]
+
+
+def test_a_line_not_heard_as_its_text_is_reported(jfk_es):
+    from dataclasses import replace
+
+    from dubengine.quality.report import _heard_wrong
+
+    line = jfk_es.quality.lines[0]
+    misheard = replace(line, heard="Joseph He", cer=1.5)
+    (guard,) = _heard_wrong([line, misheard], "es")
+    assert guard.startswith("[guard] line") and "CER 1.50" in guard and "'Joseph He'" in guard
 
 
 def test_speaker_similarity_is_measured_per_speaker(jfk_es):

@@ -22,6 +22,9 @@ from ..media.resample import resample
 from .metrics import character_error_rate
 
 ONSET_FRAME = 0.01  # seconds per envelope frame when finding where a line starts
+# A line heard back with more than this share of its characters wrong (the language given to
+# the judge) is not understood: the synthesizer mispronounced it, or the judge cannot hear it.
+HEARD_WRONG_CER = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,7 @@ def quality_report(
     """
     lines = _line_qualities(transcript, placed, dub_track, track_rate, lag, transcriber)
     guards = [w for w in warnings if w.startswith(MARK)] + _heard_loops(transcript, lines)
+    guards += _heard_wrong(lines, transcript.target_language or "")
     similarity, between = _speaker_similarity(transcript, placed, original, embedder)
     timing = timing_summary([p.fit for p in placed])
     by = {
@@ -167,6 +171,16 @@ def _heard_loops(transcript: Transcript, lines: Sequence[LineQuality]) -> list[s
                 f"{MARK} line {line.id} is heard back looping: {problem} ({clip(line.heard)!r})"
             )
     return found
+
+
+def _heard_wrong(lines: Sequence[LineQuality], language: str) -> list[str]:
+    """Lines whose speech is not heard back as their text (CER past ``HEARD_WRONG_CER``)."""
+    return [
+        f"{MARK} line {line.id} is not heard back as its {language} text (CER {line.cer:.2f}: "
+        f"{clip(line.heard)!r} for {clip(line.text)!r})"
+        for line in lines
+        if line.text.strip() and line.cer > HEARD_WRONG_CER
+    ]
 
 
 def _onset(
