@@ -6,17 +6,20 @@ No cloning weights can be had offline (MODELS.md), so similarity comes from choo
    their speaker embeddings (CAM++ by default) and median pitch are cached per language;
 2. speakers get different primary voices where there are enough (the assignment with the
    highest total similarity, Hungarian), so different speakers never share a voice;
-3. per speaker, the primary voice and its half-and-half blend with the nearest voice nobody
-   else has (Kokoro styles blend linearly) are tried, each with the pitch moved to the
-   speaker's median F0 (at most ``max_semitones``) and the formants warped by each of
-   ``formants``; the combination whose embedding is nearest the speaker wins, measured;
+3. per speaker, the primary voice and the blend of timbres a bounded search found nearest
+   them (Kokoro: the decoder half of the style blended over the primary and the speaker's
+   five nearest voices of their gender, the prosody half, where the pronunciation of the
+   language lives, left the primary's; ``search_evals`` voices spoken, cached per speaker)
+   are tried, each with the pitch moved to the speaker's median F0 (at most
+   ``max_semitones``) and the formants warped by each of ``formants``; the combination
+   whose embedding is nearest the speaker wins, measured;
 4. speakers left sharing a voice (more speakers than voices) are kept apart by pitch, at
    least ``min_separation`` semitones.
 
 ``reduce_accent=True`` prefers native pronunciation over similarity: only the synthesizer's
 native voices for the language are used (Kokoro: jm_kumo outside Japanese, where the female
-voices carry a Japanese accent, all five in Japanese), no blends and no formant warp (WORLD's
-envelope warp costs clarity), pitch moved at most 3 semitones.
+voices carry a Japanese accent, all five in Japanese), no timbre search and no formant warp
+(WORLD's envelope warp costs clarity), pitch moved at most 3 semitones.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +44,13 @@ from dubengine.weights import cache_dir
 
 ACCENT_SEMITONES = 3.0
 CACHE_VERSION = 2
+TIMBRE_BASIS = 6  # voices whose timbres the search blends: the primary and its 5 nearest
+SEARCH_EVALS = 12  # four rounds of three; ~1.5 s each on 2 Zen 4 cores
+SEARCH_SECONDS = 20.0
+# A blend must beat the voice alone by this on the sample sentence: smaller gains are the
+# search's luck on one sentence (measured on the conversation in de: +0.005 there, -0.005
+# on the dubbed lines).
+SEARCH_MARGIN = 0.02
 
 
 class NearestVoiceMatcher:
@@ -50,6 +63,8 @@ class NearestVoiceMatcher:
         formants: formant warps tried per speaker (1.0 = none).
         max_semitones: the most the pitch is moved.
         min_separation: semitones between speakers that share a voice.
+        search_evals: voices spoken and measured per speaker by the timbre search (0: none).
+        search_seconds: the most time the timbre search takes per speaker.
     """
 
     def __init__(
@@ -60,6 +75,8 @@ class NearestVoiceMatcher:
         formants: tuple[float, ...] = (0.92, 1.0, 1.08),
         max_semitones: float = 6.0,
         min_separation: float = 2.0,
+        search_evals: int = SEARCH_EVALS,
+        search_seconds: float = SEARCH_SECONDS,
     ) -> None:
         self._owns_embedder = embedder is None  # one handed in is its owner's to close
         self._embedder = embedder or create_backend("embedder", "campp", device=device)
@@ -67,6 +84,8 @@ class NearestVoiceMatcher:
         self.formants = formants
         self.max_semitones = max_semitones
         self.min_separation = min_separation
+        self.search_evals = search_evals
+        self.search_seconds = search_seconds
 
     def match(
         self,
@@ -88,14 +107,16 @@ class NearestVoiceMatcher:
         similarity = {
             s: {v: float(targets[s] @ stock[v]["embedding"]) for v in allowed} for s in speakers
         }
-        genders = self._genders(targets, pitches, synthesizer, stock)
+        probe = self._probe(synthesizer, stock)
+        votes = {s: {v: float(targets[s] @ probe[v]["embedding"]) for v in probe} for s in speakers}
+        genders = {s: _gender(votes[s], pitches[s]) for s in speakers}
+        near = {s: {**votes[s], **similarity[s]} for s in speakers}  # the timbres to blend
         home = tuple(v for v in allowed if v not in foreign) or allowed
         primary = _assign(speakers, home, similarity)
         _respect_genders(primary, speakers, home, allowed, foreign, genders, similarity)
         # reduce_accent, or voices that are all foreign to the language: a smaller pitch
-        # move, no formant warp, no blend (measured: JFK in ru moved 9 semitones and warped
-        # was heard as Croatian; the same voice unmoved, as Russian with p 0.98); and never
-        # a blend with a foreign voice: it brings its accent
+        # move and no formant warp (measured: JFK in ru moved 9 semitones and warped was
+        # heard as Croatian; the same voice unmoved, as Russian with p 0.98)
         accented = getattr(synthesizer, "accented", lambda language: False)(language)
         careful = reduce_accent or (accented and len(allowed) < len(synthesizer.voices()))
         limit = ACCENT_SEMITONES if careful else self.max_semitones
@@ -104,16 +125,16 @@ class NearestVoiceMatcher:
             # so is a foreign voice in a language with too few of its own (es, fr)
             gentle = careful or primary[speaker] in foreign
             others = {primary[o] for o in speakers if o != speaker}
-            blend_with = None
-            if not gentle and hasattr(synthesizer, "voice_style"):
-                same = _same_gender(home, genders[speaker])
-                spare = [v for v in same if v != primary[speaker] and v not in others]
-                blend_with = max(spare, key=lambda v: similarity[speaker][v], default=None)
+            # the nearest timbres of the speaker's gender, none another speaker's own voice
+            near_voices = [] if reduce_accent else _timbre_basis(near[speaker], genders[speaker])
+            spare = [v for v in near_voices if v not in others and v != primary[speaker]]
+            basis = [primary[speaker], *spare][:TIMBRE_BASIS]
+            searched = self._search_timbre(synthesizer, language, basis, targets[speaker], stock)
             voices[speaker] = self._refine(
                 synthesizer,
                 language,
                 primary[speaker],
-                blend_with,
+                searched,
                 targets[speaker],
                 pitches[speaker],
                 stock,
@@ -122,40 +143,105 @@ class NearestVoiceMatcher:
             )
         return self._keep_apart(voices, synthesizer, language, targets, limit)
 
-    def _genders(
-        self,
-        targets: dict[str, np.ndarray],
-        pitches: dict[str, float | None],
-        synthesizer: Any,
-        stock: dict[str, dict[str, Any]],
-    ) -> dict[str, str | None]:
-        """Each speaker's gender as the voices they are nearest tell it: the English voices
-        when there are many (13 male, 15 female: a fair vote), else the candidates."""
+    def _probe(
+        self, synthesizer: Any, stock: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """The voices a speaker's gender is judged by: the English voices when there are
+        many (13 male, 15 female: a fair vote), else the candidates."""
         many = len(synthesizer.voices()) > len(stock) and hasattr(synthesizer, "candidate_voices")
-        probe = self._stock(synthesizer, "en") if many else stock
-        return {
-            s: _gender({v: float(t @ probe[v]["embedding"]) for v in probe}, pitches[s])
-            for s, t in targets.items()
-        }
+        return self._stock(synthesizer, "en") if many else stock
+
+    def _search_timbre(
+        self,
+        synthesizer: Any,
+        language: str,
+        basis: list[str],
+        target: np.ndarray,
+        stock: dict[str, dict[str, Any]],
+    ) -> Voice | None:
+        """The blend of the ``basis`` voices' timbres, spoken with the first one's prosody,
+        nearest ``target``: a (1+3) evolution strategy on the blend's weights from the first
+        voice alone, at most ``search_evals`` voices spoken or ``search_seconds``
+        (cached per speaker). None when no blend measured SEARCH_MARGIN nearer than the first
+        voice."""
+        blend = getattr(synthesizer, "timbre_blend", None)
+        if blend is None or len(basis) < 2 or self.search_evals < 3:
+            return None
+        path = self._search_cache(synthesizer, language, basis, target)
+        if path.is_file():
+            found = json.loads(path.read_text())
+        else:
+            found = self._evolve(synthesizer, language, basis, target, stock)
+            _write_atomically(path, json.dumps(found))
+        if found is None:
+            return None
+        weights = {v: w for v, w in found["weights"].items() if w >= 0.01}
+        mix = "+".join(f"{v}*{w:.2f}" for v, w in sorted(weights.items(), key=lambda x: -x[1]))
+        return Voice(f"{basis[0]}, timbre {mix}", style=blend(basis[0], weights))
+
+    def _evolve(
+        self,
+        synthesizer: Any,
+        language: str,
+        basis: list[str],
+        target: np.ndarray,
+        stock: dict[str, dict[str, Any]],
+    ) -> dict[str, Any] | None:
+        rng = np.random.default_rng(0)  # the same speaker gets the same voice again
+        started = time.perf_counter()
+        best_w = np.eye(len(basis))[0]  # the first voice alone
+        best = float(target @ stock[basis[0]]["embedding"])
+        alone, step, spoken, found = best, 0.5, 0, None
+        while spoken + 3 <= self.search_evals:
+            if time.perf_counter() - started > self.search_seconds:
+                break
+            # each trial moves a ``step`` of the way toward a random (sparse) blend
+            trials = [
+                (1 - step) * best_w + step * rng.dirichlet(np.full(len(basis), 0.5))
+                for _ in range(3)
+            ]
+            scores = [self._score(synthesizer, language, basis, w, target) for w in trials]
+            spoken += 3
+            i = int(np.argmax(scores))
+            if scores[i] > best:
+                best, best_w, step = scores[i], trials[i], min(1.0, step * 1.2)
+                weights = dict(zip(basis, best_w.tolist(), strict=True))
+                found = {"weights": weights, "similarity": best}
+            else:
+                step *= 0.6
+        return found if found and found["similarity"] >= alone + SEARCH_MARGIN else None
+
+    def _score(
+        self, synthesizer: Any, language: str, basis: list[str], w: np.ndarray, target: np.ndarray
+    ) -> float:
+        style = synthesizer.timbre_blend(basis[0], dict(zip(basis, w, strict=True)))
+        return float(target @ self._embedder.embed(_speak(synthesizer, language, Voice("", style))))
+
+    def _search_cache(
+        self, synthesizer: Any, language: str, basis: list[str], target: np.ndarray
+    ) -> Path:
+        embedder = type(getattr(self._embedder, "wrapped", self._embedder)).__name__
+        key = hashlib.sha256(
+            json.dumps(
+                [CACHE_VERSION, embedder, language, basis, self.search_evals, SEARCH_MARGIN]
+            ).encode()
+            + np.round(target, 3).astype(np.float32).tobytes()
+        ).hexdigest()[:16]
+        return self._cache / "timbres" / f"{language}-{key}.json"
 
     def _refine(
         self,
         synthesizer: Any,
         language: str,
         primary: str,
-        blend_with: str | None,
+        searched: Voice | None,
         target: np.ndarray,
         pitch: float | None,
         stock: dict[str, dict[str, Any]],
         limit: float,
         formants: tuple[float, ...],
     ) -> Voice:
-        candidates = [Voice(primary)]
-        if blend_with:
-            style = 0.5 * synthesizer.voice_style(primary) + 0.5 * synthesizer.voice_style(
-                blend_with
-            )
-            candidates.append(Voice(f"{primary}*0.5+{blend_with}*0.5", style=style))
+        candidates = [Voice(primary)] + ([searched] if searched else [])
         best: Voice | None = None
         for candidate in candidates:
             sample = _speak(synthesizer, language, candidate)
@@ -223,10 +309,7 @@ class NearestVoiceMatcher:
                     "embedding": self._embedder.embed(sample).tolist(),
                     "f0": median_f0(sample),
                 }
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".tmp")
-            partial.write_text(json.dumps(data))
-            partial.replace(path)
+            _write_atomically(path, json.dumps(data))
         return {
             name: {"embedding": np.asarray(v["embedding"], dtype=np.float32), "f0": v["f0"]}
             for name, v in data.items()
@@ -241,6 +324,20 @@ def _speak(synthesizer: Any, language: str, voice: Voice) -> Audio:
     return speak_as(synthesizer, SENTENCES[language][0], language, voice)
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Two dubs may fill the cache at once: a reader sees the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def _timbre_basis(near: Mapping[str, float], gender: str | None) -> list[str]:
+    """The voices of the speaker's gender (any when it is unknown), nearest first."""
+    same = [v for v in near if gender is None or voice_gender(v) in (gender, None)]
+    return sorted(same, key=lambda v: -near[v])
+
+
 def _pitch_ratio(target: float | None, own: float | None, limit: float) -> float:
     if not target or not own:
         return 1.0
@@ -249,6 +346,12 @@ def _pitch_ratio(target: float | None, own: float | None, limit: float) -> float
 
 MALE_BELOW_HZ = 160.0  # median F0 under this: a male speaker (adult male voices sit ~85-155)
 FEMALE_ABOVE_HZ = 185.0  # over this: a female one (~165-255); between, either
+
+
+def stock_voice(name: str) -> str:
+    """The stock voice a voice's name starts from: "ef_dora" of "ef_dora, timbre
+    ef_dora*0.6+af_sky*0.4" (its prosody) or of the blend "ef_dora*0.5+pf_dora*0.5"."""
+    return re.split(r"[*,]", name, maxsplit=1)[0]
 
 
 def voice_gender(name: str) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -38,25 +39,23 @@ NATIVE_PREFIXES = {
     "ja": "j",
     "hi": "h",
 }
-# No native voice: the voices Whisper base heard as the language with CER <= 0.1 on the
-# sample sentence (espeak-ng phonemes), most confidently heard first, from
-# `benchmarks/tts_roundtrip.py --voices` (benchmarks/results/tts_voices.json); in ru only
-# those also heard as Russian with p >= 0.9 (jm_kumo 0.98: the voice was never the problem
-# there, the pitch and formant moves on top of it were); jm_kumo was heard as English in de.
+# No native voice: the voices measured clearest there on the 30 sentences per language of
+# benchmarks/voice_sentences.py (Whisper base, the language given; benchmarks/results/
+# tts_voices.md), best mean CER first, kept where the worst decile is at most 0.6. ko: none
+# holds (worst decile 0.58-0.71 for the best three), these are the least bad.
 MEASURED_VOICES: dict[str, tuple[str, ...]] = {
-    "de": ("jf_gongitsune", "ff_siwis", "pm_alex", "pf_dora", "bm_george", "im_nicola", "em_alex"),
-    "ru": (
-        "jm_kumo",
-        "hm_omega",
-        "zm_yunjian",
-        "zf_xiaobei",
-        "hf_alpha",
-        "pf_dora",
-        "if_sara",
-        "jf_alpha",
-        "jf_nezumi",
+    "de": (
+        "hm_omega",  # 0.114
+        "jf_gongitsune",
+        "bm_george",
+        "em_alex",
+        "im_nicola",
+        "ff_siwis",
+        "pm_alex",
+        "pf_dora",  # 0.272
     ),
-    "ko": ("hm_omega", "jf_gongitsune", "am_santa", "af_nicole"),  # CER 0.27-0.32: none better
+    "ru": ("hm_omega", "if_sara", "em_alex", "hf_alpha", "pm_alex", "jm_kumo", "pf_dora"),
+    "ko": ("jf_gongitsune", "am_santa", "hm_omega", "af_nicole"),  # 0.29-0.56
 }
 # Where a language has fewer than two native voices of a gender, two speakers of it would
 # share one: the other voices of that gender heard right there join, clearest first
@@ -88,6 +87,9 @@ NEAREST_PHONEME = {"dʑ": "ʥ", "ɭ": "l", "ɫ": "l", "ʑ": "zʲ", "ɵ": "o", "�
 # benchmarks/voice_sentences.py (2026-12-07, Whisper base, language given): mean CER
 # jf_gongitsune 0.336 -> 0.280, am_santa 0.553 -> 0.387, jm_kumo 0.442 -> 0.414. Writing
 # espeak's tense "q" as k as well was worse for two of three voices.
+# A style vector is 256 wide: the first half conditions the decoder (the timbre), the second
+# the prosody predictor (StyleTTS 2, which Kokoro is).
+TIMBRE_DIMS = 128
 RESPELLING: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
     "ko": ((re.compile(r"(tʃ|tɕ|p|t|k)h"), r"\1ʰ"), (re.compile("ɐ"), "a")),
 }
@@ -200,6 +202,18 @@ class KokoroSynthesizer:
     def voice_style(self, voice: str) -> np.ndarray:
         """The style vectors of a voice, for blending (see ``synthesize(style=...)``)."""
         return np.asarray(self._kokoro.get_voice_style(voice), dtype=np.float32)
+
+    def timbre_blend(self, voice: str, weights: Mapping[str, float]) -> np.ndarray:
+        """``voice``'s style with its timbre (the decoder's half, the first TIMBRE_DIMS)
+        replaced by the ``weights`` blend of those voices' timbres. The other half drives
+        Kokoro's prosody predictor (durations, pitch, energy), where a voice's way of
+        speaking the language lives, so it stays ``voice``'s own."""
+        style = self.voice_style(voice).copy()
+        total = sum(weights.values())
+        style[..., :TIMBRE_DIMS] = sum(
+            w / total * self.voice_style(v)[..., :TIMBRE_DIMS] for v, w in weights.items()
+        )
+        return style
 
     def phonemes(self, text: str, language: str) -> str:
         if language == "ja":

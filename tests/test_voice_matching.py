@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import SPEECH, require
+from dubengine.backends.match_nearest_voice import stock_voice, voice_gender
 
 from dubengine.media import Audio, decode_audio
 from dubengine.quality.metrics import read_rttm
@@ -81,7 +82,7 @@ def test_the_match_is_at_least_as_near_as_the_default_voice(matched, references,
     for speaker, voice in matched.items():
         target = embedder.embed(references[speaker])
         plain = embedder.embed(
-            kokoro.synthesize(SENTENCES["es"][0], "es", voice=voice.name.split("*")[0])
+            kokoro.synthesize(SENTENCES["es"][0], "es", voice=stock_voice(voice.name))
         )
         assert voice.similarity >= float(target @ plain) - 1e-6  # adjusting never made it worse
 
@@ -113,12 +114,46 @@ def _speak_lines(synthesizer, voice) -> Audio:
 def test_two_women_in_spanish_get_two_voices_one_native_and_both_female(matched, kokoro):
     # es has one native female voice (ef_dora): the second woman gets a foreign female voice
     # measured heard as Spanish on every sample sentence, not ef_dora again
-    from dubengine.backends.match_nearest_voice import voice_gender
-
     a, b = sorted(matched)
-    names = {matched[s].name.split("*")[0] for s in (a, b)}
+    names = {stock_voice(matched[s].name) for s in (a, b)}
     assert len(names) == 2 and all(voice_gender(n) == "f" for n in names)
     assert names & set(kokoro.native_voices("es"))
     for voice in matched.values():
         if voice.name in kokoro.second_voices("es"):
             assert voice.style is None and voice.formant_ratio == 1.0
+
+
+@pytest.fixture(scope="module")
+def jfk() -> Audio:
+    return decode_audio(require(SPEECH / "jfk_en.flac"), 16_000, 1)
+
+
+def test_the_timbre_search_brings_the_voice_nearer_and_keeps_its_prosody(jfk, kokoro, embedder):
+    """JFK in Spanish: the blend of male timbres found is nearer him than em_alex (his
+    primary) on lines the search never heard; the prosody half of the style is em_alex's."""
+    import time
+
+    from dubengine.backends.match_nearest_voice import NearestVoiceMatcher
+
+    plain = NearestVoiceMatcher(embedder=embedder, search_evals=0)
+    searching = NearestVoiceMatcher(embedder=embedder, search_seconds=60)
+    before = plain.match({"jfk": jfk}, "es", kokoro)["jfk"]
+    started = time.perf_counter()
+    after = searching.match({"jfk": jfk}, "es", kokoro)["jfk"]
+    searched = time.perf_counter() - started
+    started = time.perf_counter()
+    again = searching.match({"jfk": jfk}, "es", kokoro)["jfk"]
+    cached = time.perf_counter() - started
+    target = embedder.embed(jfk)
+    near, nearer = (target @ embedder.embed(_speak_lines(kokoro, x)) for x in (before, after))
+    print(
+        f"{before.name}: {before.similarity:.3f} (on these lines {near:.3f}) -> "
+        f"{after.name}: {after.similarity:.3f} ({nearer:.3f}); match {searched:.1f} s, "
+        f"again from the cache {cached:.1f} s"
+    )
+    assert after.style is not None and voice_gender(stock_voice(after.name)) == "m"
+    own = kokoro.voice_style(stock_voice(after.name))
+    np.testing.assert_array_equal(after.style[..., 128:], own[..., 128:])
+    assert after.similarity > before.similarity
+    assert nearer > near
+    assert (again.name, again.pitch_ratio) == (after.name, after.pitch_ratio)
