@@ -215,11 +215,12 @@ def _background(
     )
     energy_b = float(np.sum(background.samples**2))
     energy_s = float(np.sum(speech.samples**2))
+    share_db = float(10 * np.log10(energy_b / max(energy_b + energy_s, 1e-12)))
     return {
         "separated": True,
         "correlation_outside_lines": None if correlation is None else round(correlation, 4),
         "seconds_outside_lines": round(float(quiet.sum()) / rate, 2),
-        "background_share_db": round(10 * np.log10(energy_b / max(energy_b + energy_s, 1e-12)), 2),
+        "background_share_db": round(share_db, 2),  # a float, not np.float64: it is printed
     }
 
 
