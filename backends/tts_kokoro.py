@@ -81,15 +81,15 @@ _SWITCH_MARKER = re.compile(r"\([a-z]{2,3}(?:-[a-z0-9]+)?\)")
 # those silently: every hard Russian "л" (ɭ) and Korean final "ㄹ" (ɫ) went unspoken. Each
 # is written as Kokoro's nearest phoneme instead (the longer keys first).
 NEAREST_PHONEME = {"dʑ": "ʥ", "ɭ": "l", "ɫ": "l", "ʑ": "zʲ", "ɵ": "o", "ʏ": "y", "ä": "a"}
+# A style vector is 256 wide: the first half conditions the decoder (the timbre), the second
+# the prosody predictor (StyleTTS 2, which Kokoro is).
+TIMBRE_DIMS = 128
 # Korean as espeak-ng writes it, respelt as Kokoro reads it: an aspirated stop is "ph", "th",
 # "tɕh", which Kokoro speaks as a stop and then a full [h] (its vocabulary has ʰ), and ㅏ is
 # ɐ, English's reduced vowel, not the open [a] it is. Measured on the 30 Korean sentences of
 # benchmarks/voice_sentences.py (2026-12-07, Whisper base, language given): mean CER
 # jf_gongitsune 0.336 -> 0.280, am_santa 0.553 -> 0.387, jm_kumo 0.442 -> 0.414. Writing
 # espeak's tense "q" as k as well was worse for two of three voices.
-# A style vector is 256 wide: the first half conditions the decoder (the timbre), the second
-# the prosody predictor (StyleTTS 2, which Kokoro is).
-TIMBRE_DIMS = 128
 RESPELLING: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
     "ko": ((re.compile(r"(tʃ|tɕ|p|t|k)h"), r"\1ʰ"), (re.compile("ɐ"), "a")),
 }
