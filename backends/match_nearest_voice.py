@@ -24,6 +24,7 @@ voices carry a Japanese accent, all five in Japanese), no timbre search and no f
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -141,7 +142,11 @@ class NearestVoiceMatcher:
                 ACCENT_SEMITONES if gentle else limit,
                 (1.0,) if gentle else self.formants,
             )
-        return self._keep_apart(voices, synthesizer, language, targets, limit)
+        voices = self._keep_apart(voices, synthesizer, language, targets, limit)
+        return {  # what the search and the moves gained over the stock voice as it is
+            s: dataclasses.replace(v, similarity_before=similarity[s][primary[s]])
+            for s, v in voices.items()
+        }
 
     def _probe(
         self, synthesizer: Any, stock: dict[str, dict[str, Any]]

@@ -141,6 +141,8 @@ class Voice:
         reference_spans: where ``reference`` was taken from, (start, end) seconds.
         conditioning: what the cloning synthesizer made of ``reference`` (e.g. XTTS's latents),
             kept so the speaker is not conditioned again for every line or re-render.
+        similarity_before: the same cosine for the matcher's stock voice as it is, before its
+            timbre search and pitch/formant moves (so the result shows what they gained).
     """
 
     name: str
@@ -151,6 +153,7 @@ class Voice:
     reference: Audio | None = None
     reference_spans: tuple[tuple[float, float], ...] = ()
     conditioning: Mapping[str, np.ndarray] | None = None
+    similarity_before: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,7 @@ class VoiceReport:
     formant_ratio: float
     similarity: float | None
     reference_spans: tuple[tuple[float, float], ...] = ()  # a cloned voice's source speech
+    similarity_before: float | None = None  # the stock voice's, before search and moves
 
     @classmethod
     def of(cls, voice: Voice) -> VoiceReport:
@@ -171,8 +175,9 @@ class VoiceReport:
             voice=voice.name,
             pitch_semitones=round(12 * math.log2(voice.pitch_ratio), 2),
             formant_ratio=round(voice.formant_ratio, 3),
-            similarity=None if voice.similarity is None else round(voice.similarity, 4),
+            similarity=_rounded(voice.similarity),
             reference_spans=tuple((round(a, 2), round(b, 2)) for a, b in voice.reference_spans),
+            similarity_before=_rounded(voice.similarity_before),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -263,3 +268,7 @@ class StageReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"backends": list(self.backends)}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

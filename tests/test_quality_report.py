@@ -69,6 +69,10 @@ def test_speaker_similarity_is_measured_per_speaker(jfk_es):
     similarity = jfk_es.quality.to_dict()["speaker_similarity"]
     assert set(similarity) == {"SPEAKER_00"}
     assert -1.0 <= similarity["SPEAKER_00"] <= 1.0
+    # the matcher's own before/after: its choices never end farther than the stock voice
+    matched = jfk_es.quality.to_dict()["matched_similarity"]["SPEAKER_00"]
+    assert matched["before"] <= matched["after"]
+    assert matched["after"] == jfk_es.voices["SPEAKER_00"].similarity
 
 
 def test_timeline_picture_and_report_are_stored_with_the_result(jfk_es):

@@ -156,4 +156,7 @@ def test_the_timbre_search_brings_the_voice_nearer_and_keeps_its_prosody(jfk, ko
     np.testing.assert_array_equal(after.style[..., 128:], own[..., 128:])
     assert after.similarity > before.similarity
     assert nearer > near
+    # the result shows the stock voice as it was beside the voice found
+    assert after.similarity_before == pytest.approx(before.similarity_before)
+    assert after.similarity_before <= before.similarity + 1e-6 < after.similarity
     assert (again.name, again.pitch_ratio) == (after.name, after.pitch_ratio)

@@ -185,16 +185,16 @@ def _print_result(result: DubResult) -> None:
         )
     console.print(table)
     voices = Table(title="voices")
-    for column in ("speaker", "voice", "pitch", "formants", "similarity"):
+    for column in ("speaker", "voice", "pitch", "formants", "similarity", "stock voice alone"):
         voices.add_column(column)
     for speaker, voice in result.voices.items():
-        similarity = voice.similarity
         voices.add_row(
             speaker,
             escape(voice.voice),
             f"{voice.pitch_semitones:+.1f} st",
             f"{voice.formant_ratio:.2f}",
-            "" if similarity is None else f"{similarity:.2f}",
+            _two_places(voice.similarity),
+            _two_places(voice.similarity_before),
         )
     console.print(voices)
     total = sum(s.seconds for s in result.stages)
@@ -206,6 +206,10 @@ def _print_result(result: DubResult) -> None:
         _print_quality(result.quality)
     for warning in result.warnings:
         console.print(f"[yellow]warning[/] {escape(warning)}")
+
+
+def _two_places(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
 
 
 def _print_quality(report: QualityReport) -> None:

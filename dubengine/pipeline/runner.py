@@ -177,7 +177,7 @@ class Pipeline:
             )
             report = None
             if measure:
-                report = self._quality(transcript, artifacts.placed, mixed, options, warnings)
+                report = self._quality(transcript, artifacts, mixed, options, warnings)
                 warnings += [g for g in report.guards if g not in warnings]  # heard back
         finally:
             if not self.config.keep_models_warm:
@@ -386,7 +386,7 @@ class Pipeline:
     def _quality(
         self,
         transcript: Transcript,
-        placed: list[PlacedLine],
+        artifacts: DubArtifacts,
         mixed: Mixed,
         options: DubOptions,
         warnings: list[str],
@@ -404,7 +404,7 @@ class Pipeline:
         embedder = embedders.get(self.config.embedder)
         return quality_report(
             transcript,
-            placed,
+            artifacts.placed,
             mixed.dub_track,
             mixed.mixed.sample_rate,
             mixed.speech,
@@ -416,6 +416,7 @@ class Pipeline:
             mixed=mixed.mixed,
             embedders=embedders,
             warnings=warnings,
+            voices=artifacts.voices,
         )
 
     def _last_use(self, quality: bool) -> dict[str, str]:

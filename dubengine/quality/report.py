@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._guards import MARK, clip, longest_loop, loop_problem
-from .._types import PlacedLine, Transcript, timing_summary
+from .._types import PlacedLine, Transcript, Voice, VoiceReport, timing_summary
 from ..media.decode import Audio
 from ..media.resample import resample
 from .metrics import character_error_rate
@@ -59,6 +59,9 @@ class QualityReport:
     # the same, by each embedder measured (the configured one and a second for comparison)
     speaker_similarity_by: dict[str, dict[str, float | None]]
     dubbed_voice_similarity: dict[str, float]  # per pair "A|B" of dubbed voices
+    # per speaker, the matcher's measure (its sample sentence) of the stock voice as it is
+    # ("before") and of the voice it chose after its search and moves ("after")
+    matched_similarity: dict[str, dict[str, float | None]]
     background: dict[str, Any]
     timeline_png: str
     # every guard that fired while dubbing, and each line heard back looping where its
@@ -83,13 +86,15 @@ def quality_report(
     mixed: Audio | None = None,
     embedders: Mapping[str, Any] | None = None,
     warnings: Sequence[str] = (),
+    voices: Mapping[str, Voice] | None = None,
 ) -> QualityReport:
     """Measures a finished dub; writes the timeline picture to ``timeline_png``.
 
     ``original`` is the original speech (the speech stem when separation ran), ``background``
     the background that went into the mix, ``mixed`` the mix as written; ``embedders`` by
     name, each measuring speaker similarity too (``embedder`` is the one reported first);
-    ``warnings``: the dub's, whose guard findings the report repeats.
+    ``warnings``: the dub's, whose guard findings the report repeats; ``voices``: the
+    speakers' voices, whose similarity before and after matching the report repeats.
     """
     lines = _line_qualities(transcript, placed, dub_track, track_rate, lag, transcriber)
     guards = [w for w in warnings if w.startswith(MARK)] + _heard_loops(transcript, lines)
@@ -112,6 +117,7 @@ def quality_report(
         speaker_similarity=similarity,
         speaker_similarity_by=by,
         dubbed_voice_similarity=between,
+        matched_similarity=_matched(voices or {}),
         background=_background(dub_track, track_rate, original, background, mixed),
         timeline_png=str(timeline_png),
         guards=tuple(guards),
@@ -221,6 +227,15 @@ def _background(
         "correlation_outside_lines": None if correlation is None else round(correlation, 4),
         "seconds_outside_lines": round(float(quiet.sum()) / rate, 2),
         "background_share_db": round(share_db, 2),  # a float, not np.float64: it is printed
+    }
+
+
+def _matched(voices: Mapping[str, Voice]) -> dict[str, dict[str, float | None]]:
+    reports = {speaker: VoiceReport.of(voice) for speaker, voice in voices.items()}
+    return {
+        speaker: {"before": r.similarity_before, "after": r.similarity}
+        for speaker, r in reports.items()
+        if r.similarity is not None
     }
 
 
