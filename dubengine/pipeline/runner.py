@@ -175,9 +175,12 @@ class Pipeline:
             transcript, artifacts, mixed = self._stages(
                 info, options, Path(out_path), clock, warnings.append, stems, given, clips
             )
+            voices = {name: VoiceReport.of(voice) for name, voice in artifacts.voices.items()}
             report = None
             if measure:
-                report = self._quality(transcript, artifacts, mixed, options, warnings)
+                report = self._quality(
+                    transcript, artifacts.placed, voices, mixed, options, warnings
+                )
                 warnings += [g for g in report.guards if g not in warnings]  # heard back
         finally:
             if not self.config.keep_models_warm:
@@ -190,7 +193,7 @@ class Pipeline:
             fits=tuple(p.fit for p in artifacts.placed),
             stages=tuple(clock.reports),
             mix=mixed.report,
-            voices={name: VoiceReport.of(voice) for name, voice in artifacts.voices.items()},
+            voices=voices,
             warnings=tuple(warnings),
             output=mixed.output,
             artifacts=artifacts,
@@ -386,7 +389,8 @@ class Pipeline:
     def _quality(
         self,
         transcript: Transcript,
-        artifacts: DubArtifacts,
+        placed: tuple[PlacedLine, ...],
+        voices: dict[str, VoiceReport],
         mixed: Mixed,
         options: DubOptions,
         warnings: list[str],
@@ -404,7 +408,7 @@ class Pipeline:
         embedder = embedders.get(self.config.embedder)
         return quality_report(
             transcript,
-            artifacts.placed,
+            placed,
             mixed.dub_track,
             mixed.mixed.sample_rate,
             mixed.speech,
@@ -416,7 +420,7 @@ class Pipeline:
             mixed=mixed.mixed,
             embedders=embedders,
             warnings=warnings,
-            voices=artifacts.voices,
+            voices=voices,
         )
 
     def _last_use(self, quality: bool) -> dict[str, str]:

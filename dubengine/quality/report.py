@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._guards import MARK, clip, longest_loop, loop_problem
-from .._types import PlacedLine, Transcript, Voice, VoiceReport, timing_summary
+from .._types import PlacedLine, Transcript, VoiceReport, timing_summary
 from ..media.decode import Audio
 from ..media.resample import resample
 from .metrics import character_error_rate
@@ -86,7 +86,7 @@ def quality_report(
     mixed: Audio | None = None,
     embedders: Mapping[str, Any] | None = None,
     warnings: Sequence[str] = (),
-    voices: Mapping[str, Voice] | None = None,
+    voices: Mapping[str, VoiceReport] | None = None,
 ) -> QualityReport:
     """Measures a finished dub; writes the timeline picture to ``timeline_png``.
 
@@ -230,11 +230,10 @@ def _background(
     }
 
 
-def _matched(voices: Mapping[str, Voice]) -> dict[str, dict[str, float | None]]:
-    reports = {speaker: VoiceReport.of(voice) for speaker, voice in voices.items()}
+def _matched(voices: Mapping[str, VoiceReport]) -> dict[str, dict[str, float | None]]:
     return {
         speaker: {"before": r.similarity_before, "after": r.similarity}
-        for speaker, r in reports.items()
+        for speaker, r in voices.items()
         if r.similarity is not None
     }
 
