@@ -156,18 +156,7 @@ class Pipeline:
         ``clips``: every line spoken through this cache (an editable dub's, so a re-render
         speaks again only what changed); what a re-render needs is in ``artifacts``."""
         options.validate()
-        config = self.config
-        self.models.check(
-            {
-                "separator": config.separator,
-                "transcriber": config.transcriber,
-                "diarizer": config.diarizer,
-                "voice_matcher": config.voice_matcher,
-                "translator": config.translator,
-                "embedder": config.embedder,
-                "synthesizer": self._synthesizer_name(options.target_lang),
-            }
-        )
+        self._check_models(options.target_lang)
         measure = quality or self.config.quality
         self.models.plan(self._last_use(measure))
         clock, warnings = _Clock(self.models, progress), []
@@ -199,6 +188,21 @@ class Pipeline:
             artifacts=artifacts,
             quality=report,
             files=files,
+        )
+
+    def _check_models(self, target_lang: str) -> None:
+        """Every backend named is known and installed, before any model loads."""
+        config = self.config
+        self.models.check(
+            {
+                "separator": config.separator,
+                "transcriber": config.transcriber,
+                "diarizer": config.diarizer,
+                "voice_matcher": config.voice_matcher,
+                "translator": config.translator,
+                "embedder": config.embedder,
+                "synthesizer": self._synthesizer_name(target_lang),
+            }
         )
 
     def _stages(
