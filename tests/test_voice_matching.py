@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SPEECH, require
+from conftest import DATA, SPEECH, require
 from dubengine.backends.match_nearest_voice import stock_voice, voice_gender
 
 from dubengine.media import Audio, decode_audio
@@ -121,6 +121,46 @@ def test_two_women_in_spanish_get_two_voices_one_native_and_both_female(matched,
     for voice in matched.values():
         if voice.name in kokoro.second_voices("es"):
             assert voice.style is None and voice.formant_ratio == 1.0
+
+
+def _alone(audio: Audio, turns: list[tuple[float, float, str]], least: float) -> dict[str, Audio]:
+    """Each speaker's speech where nobody else talks (the reference turns, 10 ms frames, runs
+    of 0.5 s or more), for those who have ``least`` seconds of it."""
+    hop, rate = 0.01, audio.sample_rate
+    speakers = sorted({t[2] for t in turns})
+    active = np.zeros((len(speakers), int(audio.duration / hop) + 1), dtype=bool)
+    for start, end, speaker in turns:
+        active[speakers.index(speaker), round(start / hop) : round(end / hop)] = True
+    out = {}
+    for row, speaker in zip(active, speakers, strict=True):
+        edges = np.flatnonzero(np.diff(np.r_[0, row & (active.sum(0) == 1), 0]))
+        runs = [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 50]
+        if sum(b - a for a, b in runs) * hop >= least:
+            pieces = [
+                audio.samples[0, round(a * hop * rate) : round(b * hop * rate)] for a, b in runs
+            ]
+            out[speaker] = Audio(np.concatenate(pieces)[None, :], rate)
+    return out
+
+
+def test_meeting_speakers_get_a_voice_of_their_gender(embedder, kokoro):
+    """The people of nine real meetings (AMI: a room's microphones, not a studio), each from
+    their own speech as the reference turns give it; AMI's speaker IDs say their gender."""
+    from dubengine.backends.match_nearest_voice import NearestVoiceMatcher
+
+    matcher = NearestVoiceMatcher(embedder=embedder, search_evals=0, formants=(1.0,))
+    rttm = require(DATA / "meetings" / "ami_train.rttm")
+    wrong, checked = [], 0
+    for path in sorted(rttm.parent.glob("ami_trn*.wav")):
+        turns = read_rttm(rttm, uri=path.stem.removeprefix("ami_"))
+        people = _alone(decode_audio(path, 16_000, 1), turns, least=2.0)
+        for person, voice in matcher.match(people, "es", kokoro).items():
+            checked += 1
+            print(f"{path.stem} {person}: {voice.name}")
+            if voice_gender(stock_voice(voice.name)) != person[0].lower():
+                wrong.append(f"{path.stem} {person}: {voice.name}")
+    assert checked >= 8
+    assert not wrong, wrong
 
 
 @pytest.fixture(scope="module")
