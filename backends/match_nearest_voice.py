@@ -40,7 +40,14 @@ from dubengine.media.decode import Audio
 from dubengine.protocols import Embedder, Voice
 from dubengine.registry import create_backend
 from dubengine.samples import SENTENCES
-from dubengine.toolkit.voicing import adjust_voice, analyse, median_f0, semitones, speak_as
+from dubengine.toolkit.voicing import (
+    adjust_voice,
+    analyse,
+    formant_mean,
+    median_f0,
+    semitones,
+    speak_as,
+)
 from dubengine.weights import cache_dir
 
 ACCENT_SEMITONES = 3.0
@@ -110,7 +117,7 @@ class NearestVoiceMatcher:
         }
         probe = self._probe(synthesizer, stock)
         votes = {s: {v: float(targets[s] @ probe[v]["embedding"]) for v in probe} for s in speakers}
-        genders = {s: _gender(votes[s], pitches[s]) for s in speakers}
+        genders = {s: _gender(votes[s], pitches[s], references[s]) for s in speakers}
         near = {s: {**votes[s], **similarity[s]} for s in speakers}  # the timbres to blend
         home = tuple(v for v in allowed if v not in foreign) or allowed
         primary = _assign(speakers, home, similarity)
@@ -350,10 +357,12 @@ def _pitch_ratio(target: float | None, own: float | None, limit: float) -> float
 
 
 MALE_BELOW_HZ = 155.0  # median F0 under this: a man (in conversation men sit ~85-150 Hz)
-# Above it, a woman, unless the nearest male voice is at least this much nearer than the
-# nearest female one: a raised male voice (JFK's oratory, 218-239 Hz: 0.058-0.078). The women
-# of the nine AMI meetings leant at most 0.034 that way.
-RAISED_MALE_MARGIN = 0.045
+# Above it, a woman, unless the nearest male voice is at least RAISED_MALE_LEAN nearer than
+# the nearest female one and the formants are a man's (F2-F4 mean under MALE_FORMANTS_HZ):
+# a raised male voice. Measured: JFK's oratory, 218-243 Hz, leans 0.044-0.078, formants
+# 2329-2346 Hz; the AMI women leaning that way (0.025, 0.034) have 2634 and 2863 Hz.
+RAISED_MALE_LEAN = 0.02
+MALE_FORMANTS_HZ = 2500.0
 
 
 def stock_voice(name: str) -> str:
@@ -367,12 +376,13 @@ def voice_gender(name: str) -> str | None:
     return name[1] if len(name) > 2 and name[2] == "_" and name[1] in "fm" else None
 
 
-def _gender(similarity: dict[str, float], pitch: float | None) -> str | None:
+def _gender(similarity: dict[str, float], pitch: float | None, speech: Audio) -> str | None:
     """ "m", "f" or None (cannot tell) for a speaker, by their median pitch first (see
-    ``RAISED_MALE_MARGIN``); by which gender's nearest voice is nearer only when nothing is
+    ``RAISED_MALE_LEAN``); by which gender's nearest voice is nearer only when nothing is
     voiced. That nearness alone was wrong for 8 of 13 people of the AMI meetings (5 men
     nearer the female voices): against clean studio voices it follows the room as much as
-    the person. Pitch alone, only for JFK."""
+    the person. Pitch alone, only for JFK. The formants of ``speech`` are measured only
+    for a high voice leaning male."""
     nearest = {
         g: max((v for k, v in similarity.items() if voice_gender(k) == g), default=None)
         for g in "mf"
@@ -383,7 +393,11 @@ def _gender(similarity: dict[str, float], pitch: float | None) -> str | None:
         return None if lean is None or abs(lean) <= 0.03 else "m" if lean > 0 else "f"
     if pitch < MALE_BELOW_HZ:
         return "m"
-    return "m" if lean is not None and lean >= RAISED_MALE_MARGIN else "f"
+    if lean is not None and lean >= RAISED_MALE_LEAN:
+        tract = formant_mean(speech)
+        if tract is not None and tract < MALE_FORMANTS_HZ:
+            return "m"
+    return "f"
 
 
 def _same_gender(voices: tuple[str, ...], gender: str | None) -> tuple[str, ...]:

@@ -163,6 +163,24 @@ def test_meeting_speakers_get_a_voice_of_their_gender(embedder, kokoro):
     assert not wrong, wrong
 
 
+def test_a_raised_male_voice_is_told_from_a_woman_by_its_formants(jfk):
+    """JFK's oratory sits above the male pitch bound, as a woman's voice does; his vocal
+    tract does not. FEE087 (an AMI meeting) is a high voice whose embedding leans male."""
+    from dubengine.backends.match_nearest_voice import MALE_BELOW_HZ, MALE_FORMANTS_HZ
+
+    from dubengine.toolkit.voicing import formant_mean
+
+    rttm = require(DATA / "meetings" / "ami_train.rttm")
+    meeting = decode_audio(require(DATA / "meetings" / "ami_trn07.wav"), 16_000, 1)
+    woman = _alone(meeting, read_rttm(rttm, uri="trn07"), least=2.0)["FEE087"]
+    print(
+        f"JFK {median_f0(jfk):.0f} Hz, formants {formant_mean(jfk):.0f} Hz; FEE087 "
+        f"{median_f0(woman):.0f} Hz, {formant_mean(woman):.0f} Hz"
+    )
+    assert median_f0(jfk) > MALE_BELOW_HZ and median_f0(woman) > MALE_BELOW_HZ
+    assert formant_mean(jfk) < MALE_FORMANTS_HZ < formant_mean(woman)
+
+
 @pytest.fixture(scope="module")
 def jfk() -> Audio:
     return decode_audio(require(SPEECH / "jfk_en.flac"), 16_000, 1)
