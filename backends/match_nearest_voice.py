@@ -381,8 +381,8 @@ def _gender(similarity: dict[str, float], pitch: float | None, speech: Audio) ->
     ``RAISED_MALE_LEAN``); by which gender's nearest voice is nearer only when nothing is
     voiced. That nearness alone was wrong for 8 of 13 people of the AMI meetings (5 men
     nearer the female voices): against clean studio voices it follows the room as much as
-    the person. Pitch alone, only for JFK. The formants of ``speech`` are measured only
-    for a high voice leaning male."""
+    the person; pitch alone was wrong only for JFK. The formants of ``speech`` are measured
+    only for a high voice leaning male."""
     nearest = {
         g: max((v for k, v in similarity.items() if voice_gender(k) == g), default=None)
         for g in "mf"

@@ -7,6 +7,7 @@ import pytest
 from conftest import DATA, SPEECH, require
 from dubengine.backends.match_nearest_voice import stock_voice, voice_gender
 
+from dubengine._spans import joined, subtract
 from dubengine.media import Audio, decode_audio
 from dubengine.quality.metrics import read_rttm
 from dubengine.samples import SENTENCES
@@ -124,21 +125,15 @@ def test_two_women_in_spanish_get_two_voices_one_native_and_both_female(matched,
 
 
 def _alone(audio: Audio, turns: list[tuple[float, float, str]], least: float) -> dict[str, Audio]:
-    """Each speaker's speech where nobody else talks (the reference turns, 10 ms frames, runs
-    of 0.5 s or more), for those who have ``least`` seconds of it."""
-    hop, rate = 0.01, audio.sample_rate
-    speakers = sorted({t[2] for t in turns})
-    active = np.zeros((len(speakers), int(audio.duration / hop) + 1), dtype=bool)
-    for start, end, speaker in turns:
-        active[speakers.index(speaker), round(start / hop) : round(end / hop)] = True
-    out = {}
-    for row, speaker in zip(active, speakers, strict=True):
-        edges = np.flatnonzero(np.diff(np.r_[0, row & (active.sum(0) == 1), 0]))
-        runs = [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 50]
-        if sum(b - a for a, b in runs) * hop >= least:
-            pieces = [
-                audio.samples[0, round(a * hop * rate) : round(b * hop * rate)] for a, b in runs
-            ]
+    """Each speaker's speech where nobody else talks (the reference turns, in runs of 0.5 s
+    or more), for those who have ``least`` seconds of it."""
+    rate, out = audio.sample_rate, {}
+    for speaker in sorted({t[2] for t in turns}):
+        own = joined([(a, b) for a, b, s in turns if s == speaker], gap=0.01)
+        others = [(a, b) for a, b, s in turns if s != speaker]
+        runs = subtract(own, others, shortest=0.5)
+        if sum(b - a for a, b in runs) >= least:
+            pieces = [audio.samples[0, round(a * rate) : round(b * rate)] for a, b in runs]
             out[speaker] = Audio(np.concatenate(pieces)[None, :], rate)
     return out
 
